@@ -1,0 +1,171 @@
+// `mlaps plan` and `mlaps check`.
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/render.h"
+#include "scheduler/dump.h"
+#include "scheduler/error.h"
+#include "scheduler/sizing.h"
+#include "scheduler/validate.h"
+
+namespace mlaps::cli {
+
+namespace {
+
+struct Loaded {
+  Problem problem;
+  Plan plan;
+  std::optional<Capacity> dump_capacity;  // sizes found on disk, when read from a dump
+};
+
+// Either plans the problem given as options, or reads an upstream dump (heads/gqa/causal from the options;
+// heads inferred from the dump's q_head_range when --heads is not given).
+Loaded load_or_plan(const ProblemArgs& a, const CLI::App& app) {
+  Loaded l;
+  if (a.from_dump()) {
+    if (app.count("--qo-lens") || app.count("--kv-lens") || !a.problem_file.empty()) {
+      throw InputError("--from-aiter-dump", "cannot be combined with --qo-lens/--kv-lens/--problem");
+    }
+    AiterDump d = read_aiter_dump(a.aiter_dump_dir);
+    l.problem = std::move(d.problem);
+    l.plan = std::move(d.plan);
+    l.plan.policy = a.parsed_policy();
+    l.dump_capacity = d.capacity;
+    if (a.gqa <= 0) throw InputError("--gqa", "must be >= 1");
+    l.problem.gqa_ratio = a.gqa;
+    l.problem.causal = a.causal;
+    l.problem.block_size = a.block_size;
+    l.problem.allow_causal_qo_gt_kv = a.allow_causal_qo_gt_kv;
+    if (app.count("--heads")) {
+      if (a.heads <= 0) throw InputError("--heads", "must be >= 1");
+      l.problem.num_heads_k = a.heads;
+    } else {
+      int32_t max_hi = 0;
+      for (const auto& w : l.plan.work_info) max_hi = std::max(max_hi, w.q_head_hi());
+      l.problem.num_heads_k = std::max(1, (max_hi + a.gqa - 1) / a.gqa);
+    }
+    validate_problem(l.problem);
+  } else {
+    l.problem = a.problem(app);
+    l.plan = make_plan(l.problem, a.parsed_policy());
+  }
+  return l;
+}
+
+SizingFormula parse_sizing(const std::string& s, Policy policy) {
+  if (s.empty()) return formula_for(policy);
+  if (s == "legacy") return SizingFormula::kLegacy;
+  if (s == "pr3606") return SizingFormula::kPr3606;
+  throw InputError("--sizing", fmt::format("'{}' is not one of legacy, pr3606", s));
+}
+
+Capacity capacity_for(const Problem& p, SizingFormula f, int max_kvlen, int batch_size) {
+  SizingInputs in = SizingInputs::from_problem(p);
+  if (max_kvlen > 0) in.max_kvlen = max_kvlen;
+  if (batch_size > 0) in.batch_size = batch_size;
+  return compute_capacity(in, f);
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& root, CommandRunner& runner) {
+  auto* app = root.add_subcommand("plan", "schedule a problem: upstream's PS metadata (JSON, text table, SVG)");
+  struct Opts {
+    ProblemArgs a;
+    std::string format = "text", svg, dump_out, sizing;
+    int max_kvlen = 0, batch_size = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  o->a.add_to(*app, true);
+  app->add_option("--format", o->format, "output: text | json")->capture_default_str();
+  app->add_option("--svg", o->svg, "also draw the plan across thread groups into FILE.svg");
+  app->add_option("--write-aiter-dump", o->dump_out,
+                  "write the padded upstream buffers (*.bin) into DIR, loadable by --load_metadata");
+  app->add_option("--sizing", o->sizing,
+                  "buffer formula: legacy | pr3606 (default: the policy's: aiter-legacy -> legacy)");
+  app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
+  app->add_option("--batch-size", o->batch_size, "sizing: batch size B (default: problem's)");
+  runner.on(app, [o, app]() -> int {
+    if (o->format != "text" && o->format != "json") {
+      throw InputError("--format", fmt::format("'{}' is not one of text, json", o->format));
+    }
+    const Loaded l = load_or_plan(o->a, *app);
+    const SizingFormula f = parse_sizing(o->sizing, l.plan.policy);
+    const Capacity cap = l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
+    // Produce every artefact before writing any, so a failure leaves nothing half-written.
+    const std::string out =
+        o->format == "json" ? plan_json(l.plan, cap, f).dump() + "\n" : plan_text(l.problem, l.plan, cap);
+    const std::string svg = o->svg.empty() ? "" : plan_svg(l.problem, l.plan);
+    if (!o->dump_out.empty()) write_aiter_dump(o->dump_out, l.problem, l.plan, cap);
+    if (!o->svg.empty()) write_file_atomic(o->svg, svg);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  });
+}
+
+void add_check_command(CLI::App& root, CommandRunner& runner) {
+  auto* app = root.add_subcommand(
+      "check", "validate a plan (made here or read from an upstream dump): every broken invariant, named");
+  struct Opts {
+    ProblemArgs a;
+    std::string contract = "aiter", sizing, format = "text";
+    int max_kvlen = 0, batch_size = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  o->a.add_to(*app, true);
+  app->add_option("--contract", o->contract,
+                  "contract to hold the plan to: aiter (#3606: every tile has a reduce entry) | aiter-legacy")
+      ->capture_default_str();
+  app->add_option("--sizing", o->sizing, "buffer formula the plan must fit: legacy | pr3606 (default: contract's)");
+  app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
+  app->add_option("--batch-size", o->batch_size, "sizing: batch size B (default: problem's)");
+  app->add_option("--format", o->format, "output: text | json")->capture_default_str();
+  runner.on(app, [o, app]() -> int {
+    if (o->format != "text" && o->format != "json") {
+      throw InputError("--format", fmt::format("'{}' is not one of text, json", o->format));
+    }
+    const Policy contract = parse_policy(o->contract);
+    const Loaded l = load_or_plan(o->a, *app);
+    ValidateOptions vo;
+    vo.contract = contract;
+    const SizingFormula f = parse_sizing(o->sizing, contract);
+    vo.capacity = l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
+    const auto violations = validate(l.problem, l.plan, vo);
+    const auto ledger = ledger_lookup(l.problem, violations);
+    if (o->format == "json") {
+      nlohmann::json j;
+      j["ok"] = violations.empty();
+      j["policy"] = policy_name(l.plan.policy);
+      j["contract"] = policy_name(contract);
+      j["ledger"] = ledger.empty() ? nlohmann::json(nullptr) : nlohmann::json(ledger);
+      auto& arr = j["violations"] = nlohmann::json::array();
+      for (const auto& v : violations) {
+        arr.push_back({{"invariant", v.invariant}, {"detail", v.detail}, {"tg", v.tg}, {"head", v.head},
+                       {"qo_start", v.qo_start}, {"qo_end", v.qo_end}, {"work", v.work}});
+      }
+      std::cout << j.dump(2) << "\n";
+    } else {
+      for (const auto& v : violations) std::cout << format_violation(v) << "\n";
+      std::map<std::string, int> counts;
+      for (const auto& v : violations) counts[v.invariant]++;
+      if (violations.empty()) {
+        std::cout << fmt::format("ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
+                                 "reduce entries)\n",
+                                 policy_name(l.plan.policy), policy_name(contract), l.plan.num_works(),
+                                 l.plan.num_reduce_entries());
+      } else {
+        std::cout << fmt::format("\n{} violation(s):", violations.size());
+        for (const auto& [k, n] : counts) std::cout << fmt::format(" {} x{};", k, n);
+        std::cout << "\n";
+      }
+      if (!ledger.empty()) std::cout << "known upstream defect: " << ledger << "\n";
+    }
+    return violations.empty() ? 0 : 1;
+  });
+}
+
+}  // namespace mlaps::cli

@@ -1,0 +1,39 @@
+// mlaps: plan, check, emulate and compare persistent-scheduled MLA prefill (AITER gfx950).
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "scheduler/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mlaps: a testbed for AITER's persistent-scheduled MLA prefill (scheduler, emulator, GPU)"};
+  app.require_subcommand(1);
+  mlaps::cli::CommandRunner runner;
+  mlaps::cli::add_plan_command(app, runner);
+  mlaps::cli::add_check_command(app, runner);
+  mlaps::cli::add_run_command(app, runner);
+  mlaps::cli::add_chunked_command(app, runner);
+  mlaps::cli::add_misc_commands(app, runner);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  try {
+    return runner.run();
+  } catch (const mlaps::InputError& e) {
+    std::fprintf(stderr, "mlaps: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mlaps: internal error: %s\n", e.what());
+    return 3;
+  }
+}

@@ -1,0 +1,25 @@
+#pragma once
+// Plan renderings: JSON (upstream's arrays, trimmed), a per-thread-group text table, and an SVG picture.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "scheduler/plan.h"
+#include "scheduler/problem.h"
+#include "scheduler/sizing.h"
+
+namespace mlaps::cli {
+
+nlohmann::json capacity_json(const Capacity& cap, SizingFormula f);
+nlohmann::json plan_json(const Plan& plan, const Capacity& cap, SizingFormula f);
+std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap);
+// One row per thread group; bars are work items of the TG's first head, widths in KV pages, colour by
+// query tile, partial_o_loc == -1 hatched red; a tooltip carries every field.
+std::string plan_svg(const Problem& p, const Plan& plan);
+
+// Heat map of a per-(row bucket, head) value grid (e.g. max |error|); NaN cells mean "unwritten" and are
+// drawn magenta. grid is row-major [rows][cols].
+std::string heatmap_svg(const std::string& title, const std::vector<double>& grid, int rows, int cols,
+                        const std::string& row_label, const std::string& col_label, double vmax);
+
+}  // namespace mlaps::cli

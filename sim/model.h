@@ -1,0 +1,74 @@
+#pragma once
+// The numeric model: the one written-down definition that sim/ emulates bit for bit and gpu/ implements.
+//
+// Per work item w, per q head h in w.q_head_range (K head h / gqa), per query row r in [qo_start, qo_end)
+// of sequence b (i = r - qo_indptr[b], qo_len, kv_len = kv_indptr[b+1] - kv_indptr[b] with block_size 1):
+//   scale_log2 = ((softmax_scale * q_scale) * k_scale) * kLog2e          (fp32, this order)
+//   m = -inf (log2 units), l = 0, acc[0..127] = 0
+//   for each sub-tile [k0, k1) of [kv_start, kv_end), k0 = kv_start + 128 t, k1 = min(k0 + 128, kv_end):
+//     for k in [k0, k1): j = k - kv_indptr[b]; visible(i, j) = !causal || j <= i + kv_len - qo_len
+//        dot = 0; for d in 0..191: dot = fma(q[d], k[d], dot)   (decoded fp8 codes, sequential in d)
+//        t_k = dot * scale_log2                                   (invisible: -inf)
+//     m_new = max(m, max_k t_k); if m_new == -inf: next sub-tile   (nothing visible yet)
+//     alpha = exp2_model(m - m_new); l = l * alpha; acc[d] = acc[d] * alpha
+//     for k in [k0, k1) ascending, visible only:
+//        p = exp2_model(t_k - m_new); l = l + p
+//        p_v = round_p_fp8 ? fp8_decode(fp8_encode(p, enc, saturate)) : p
+//        acc[d] = fma(p_v, v[k][d], acc[d])  for each d
+//     m = m_new
+//   end: row_finish(): l == 0 -> empty row (O = 0, LSE = -inf); else O[d] = (acc[d] / l) * v_scale,
+//        lse_ln = (m + log2_model(l)) * kLn2
+//   partial_o_loc >= 0: PartialO[pol + r - qo_start][h][d] = O[d] (fp32), PartialLSE[...][h] = lse_ln
+//   partial_o_loc == -1: Out[r][h][d] = bf16_encode(O[d]); no LSE anywhere.
+//
+// Reduce (mla_reduce_v1), per reduce entry t, head h, row r of reduce_final_map[t], n = #partials:
+//   n == 0: nothing. n == 1: legacy skips; fixed processes it unless partial_map[start] == -1.
+//   simple (n < 4), in partial-map order: acc = o_0, m = l_0, s = 1; for i >= 1: m' = max(m, l_i),
+//     a = exp_model(m - m'), b = exp_model(l_i - m'), acc = a*acc + b*o_i (two products, then the sum),
+//     s = s*a + b, m = m'. out = bf16(acc / s); lse = (s == 0 || isnan(s)) ? +inf : log_model(s) + m.
+//   massive (n >= 4): M = max_i l_i; S = sum_i exp_model(l_i - M) (sequential, i ascending);
+//     L = (S == 0 || isnan(S)) ? +inf : log_model(S) + M; out = bf16(sum_i exp_model(l_i - L) * o_i)
+//     (sequential in i, product then sum). final_lse[r][h] = lse (natural log).
+// Upstream's vendor kernels sum in other orders and use their own exp: against them, compare by tolerance.
+#include <cstdint>
+
+#include "sim/hd.h"
+#include "sim/numerics.h"
+
+namespace mlaps {
+
+inline constexpr int kQkHeadDim = 192;  // 128 nope + 64 rope
+inline constexpr int kVHeadDim = 128;
+inline constexpr int kTileKv = 128;     // keys per sub-tile (n128x1)
+inline constexpr int kMassiveThreshold = 4;  // reduce: n >= 4 takes the massive path
+
+struct NumericModel {
+  num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
+  bool round_p_fp8 = true;    // P rounded to fp8 before P.V (the kernel multiplies P.V on fp8 matrix cores)
+  bool saturate_p = true;     // saturating encode for P (P <= 1, so only NaN handling differs)
+};
+
+// The empty-row rule, in one place: a row with no visible key (or an empty KV range) has l == 0 and
+// yields O = 0, LSE = -inf. These are the only values that keep both reduce paths finite.
+MLAPS_HD inline bool row_is_empty(float l) { return !(l > 0.0f); }
+MLAPS_HD inline float empty_row_lse() { return -num::inf_f(); }
+MLAPS_HD inline float empty_row_o() { return 0.0f; }
+
+// Final per-row quantities (log2-domain running max m, sum l) -> natural-log LSE.
+MLAPS_HD inline float row_lse_ln(float m_log2, float l) {
+  return row_is_empty(l) ? empty_row_lse() : (m_log2 + num::log2_model(l)) * num::kLn2;
+}
+MLAPS_HD inline float row_out(float acc, float l, float v_scale) {
+  return row_is_empty(l) ? empty_row_o() : (acc / l) * v_scale;
+}
+MLAPS_HD inline float score_scale_log2(float softmax_scale, float q_scale, float k_scale) {
+  return ((softmax_scale * q_scale) * k_scale) * num::kLog2e;
+}
+MLAPS_HD inline bool causal_visible(bool causal, int32_t i, int32_t j, int32_t qo_len, int32_t kv_len) {
+  return !causal || j <= i + kv_len - qo_len;
+}
+MLAPS_HD inline float round_p(float p, const NumericModel& m) {
+  return m.round_p_fp8 ? num::fp8_decode(num::fp8_encode(p, m.encoding, m.saturate_p), m.encoding) : p;
+}
+
+}  // namespace mlaps

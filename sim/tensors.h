@@ -1,0 +1,64 @@
+#pragma once
+// Host-side owning tensors: the attention inputs (fp8 codes + per-tensor scales), random generation with
+// upstream's per-tensor quantization, and the poisoned output buffers of a run.
+#include <cstdint>
+#include <vector>
+
+#include "scheduler/plan.h"
+#include "scheduler/problem.h"
+#include "sim/model.h"
+#include "sim/params.h"
+
+namespace mlaps {
+
+struct AttnInputs {
+  num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
+  int32_t num_tokens = 0, num_heads_q = 0, num_heads_k = 0, num_pages = 0;
+  std::vector<uint8_t> q;                // [num_tokens, num_heads_q, 192]
+  std::vector<uint8_t> k;                // [num_pages, num_heads_k, 192]
+  std::vector<uint8_t> v;                // [num_pages, num_heads_k, 128]
+  std::vector<int32_t> kv_page_indices;  // [problem.num_used_pages()], values in [0, num_pages)
+  float q_scale = 1, k_scale = 1, v_scale = 1;
+  float softmax_scale = 0;  // default 1/sqrt(192)
+};
+
+struct InputOptions {
+  uint64_t seed = 0;
+  num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
+  float softmax_scale = 0;        // 0: 1/sqrt(qk_head_dim)
+  bool v_from_k = false;          // V = first 128 dims of K (upstream's test), quantized with its own scale
+  bool shuffle_pages = true;      // random kv_page_indices (repeats allowed); false: identity
+  float value_range = 1.0f;       // bf16-range values drawn from N(0, value_range), as upstream's randn
+};
+
+// Per-tensor quantization as upstream's per_tensor_quant: scale = amax / fp8_max, code = fp8(x / scale)
+// (RNE, saturating). amax == 0 gives scale 1.
+struct Quantized {
+  std::vector<uint8_t> codes;
+  float scale = 1;
+};
+Quantized per_tensor_quant(const std::vector<float>& x, num::Fp8Encoding enc);
+
+// Random inputs for a problem (deterministic in seed).
+AttnInputs make_random_inputs(const Problem& p, const InputOptions& opt);
+
+// Output buffers of one run, all poisoned on creation.
+struct RunBuffers {
+  int32_t num_tokens = 0, num_heads_q = 0, partial_rows = 0;
+  std::vector<uint16_t> out;          // [num_tokens, num_heads_q, 128] bf16
+  std::vector<float> final_lse;       // [num_tokens, num_heads_q]
+  std::vector<float> partial_o;       // [partial_rows, num_heads_q, 128]
+  std::vector<float> partial_lse;     // [partial_rows, num_heads_q]
+  void allocate(int32_t tokens, int32_t heads_q, int32_t partial_rows);
+  void poison();
+};
+
+// Rows of the partial buffers a plan needs: max(partial_o_loc) + tile_q, at least tile_q.
+int32_t partial_rows_for(const Plan& plan, int32_t tile_q);
+
+// Lowering, done once: the parameter structs both executors consume (host pointers here).
+PrefillParams make_prefill_params(const Problem& p, const Plan& plan, const AttnInputs& in, RunBuffers& buf,
+                                  const NumericModel& model);
+ReduceParams make_reduce_params(const Plan& plan, RunBuffers& buf);
+
+}  // namespace mlaps
