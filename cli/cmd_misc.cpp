@@ -1,0 +1,77 @@
+// `mlaps workloads`, `mlaps ledger`, and the ledger lookup used by `mlaps check`.
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "proptests/ledger.h"
+#include "proptests/workloads.h"
+
+namespace mlaps::cli {
+
+std::string ledger_lookup(const Problem& p, const std::vector<Violation>& v) {
+  if (v.empty()) return "";
+  const auto m = match_ledger(p, v);
+  if (!m) return "";
+  std::string s = fmt::format("{}: {} ({}; contract {})", m->id, m->title, m->upstream, m->contract);
+  if (m->exact) s += fmt::format(" [recorded case '{}']", m->case_name);
+  if (m->unexplained > 0) {
+    s += fmt::format(" - explains {} of the violations; {} are NOT explained by any ledger entry", m->explained,
+                     m->unexplained);
+  }
+  return s;
+}
+
+void add_workloads_command(CLI::App& root, CommandRunner& runner) {
+  auto* app = root.add_subcommand("workloads", "list the named workload table (shared by tests, bench, GPU)");
+  auto json = std::make_shared<bool>(false);
+  app->add_flag("--json", *json, "print JSON");
+  runner.on(app, [json]() -> int {
+    if (*json) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& w : workloads()) {
+        arr.push_back({{"name", w.name},
+                       {"description", w.description},
+                       {"policy", policy_name(w.policy_hint)},
+                       {"valid_for_aiter", w.valid_for_aiter},
+                       {"ledger", w.ledger_id},
+                       {"flags", is_cli_representable(w.problem) ? cli_flags(w.problem) : ""}});
+      }
+      std::cout << arr.dump(2) << "\n";
+      return 0;
+    }
+    for (const auto& w : workloads()) {
+      std::cout << fmt::format("{:<36} {}{}\n", w.name, w.description,
+                               w.valid_for_aiter ? "" : fmt::format(" [known defect: {}]", w.ledger_id));
+      if (is_cli_representable(w.problem)) std::cout << fmt::format("{:<36}   {}\n", "", cli_flags(w.problem));
+    }
+    return 0;
+  });
+}
+
+void add_ledger_command(CLI::App& root, CommandRunner& runner) {
+  auto* app = root.add_subcommand("ledger", "list the ledger of known upstream defects");
+  runner.on(app, []() -> int {
+    for (const auto& e : ledger()) {
+      std::cout << fmt::format("{}: {}\n  upstream: {} | contract {} | {}\n  {}\n", e.id, e.title, e.upstream,
+                               e.contract, e.status, e.description);
+      for (const auto& c : e.cases) {
+        std::string exp;
+        for (const auto& [k, n] : c.expected) exp += fmt::format(" {} x{};", k, n);
+        std::cout << fmt::format("  case {}:{}\n", c.name, exp);
+      }
+    }
+    return 0;
+  });
+}
+
+void add_conformance_command(CLI::App& root, CommandRunner& runner);
+
+void add_misc_commands(CLI::App& root, CommandRunner& runner) {
+  add_workloads_command(root, runner);
+  add_ledger_command(root, runner);
+  add_conformance_command(root, runner);
+}
+
+}  // namespace mlaps::cli

@@ -1,0 +1,186 @@
+// Drives the built `mlaps` binary the way a user does and checks exit codes, messages and outputs.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout + stderr
+};
+
+Result mlaps(const std::string& args) {
+  const std::string cmd = std::string(MLAPS_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("mlaps_cli_test_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+// Small analogue of the seed scenario: one TG absorbs each tile whole, so the legacy policy writes -1.
+const char* kSmallSeed = "--qo-lens 8x4 --kv-lens 300x4 --heads 2 --num-cu 8 --no-causal";
+
+TEST(CliPlan, JsonHasExactlyUpstreamKeysTrimmed) {
+  const auto r = mlaps(std::string("plan --format json ") + kSmallSeed);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  std::set<std::string> keys;
+  for (auto it = j.begin(); it != j.end(); ++it) keys.insert(it.key());
+  EXPECT_EQ(keys, (std::set<std::string>{"work_indptr", "work_info", "reduce_indptr", "reduce_final_map",
+                                         "reduce_partial_map", "capacity"}));
+  ASSERT_EQ(j["work_indptr"].size(), 9u);
+  EXPECT_EQ(j["work_info"].size(), j["work_indptr"].back().get<size_t>());
+  for (const auto& w : j["work_info"]) EXPECT_EQ(w.size(), 8u);
+  EXPECT_EQ(j["reduce_indptr"].size(), j["reduce_final_map"].size() + 1);
+  EXPECT_EQ(j["reduce_partial_map"].size(), j["reduce_indptr"].back().get<size_t>());
+  // aiter: every one of the 4 tiles has a reduce entry.
+  EXPECT_EQ(j["reduce_final_map"].size(), 4u);
+}
+
+TEST(CliPlan, WorkedExampleTextTable) {
+  const auto r = mlaps("plan --qo-lens 600 --kv-lens 600 --heads 1 --num-cu 4 --policy aiter-legacy");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Contract 2.4: TG0 takes tile [0,256) whole (pol -1), reduce covers only the two split tiles.
+  EXPECT_NE(r.out.find("[0,256)           [0,256)        0      -1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[256,512) <- {768,1024}"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[512,600) <- {0,256,512}"), std::string::npos) << r.out;
+}
+
+TEST(CliPlan, SvgAndDumpWritten) {
+  const auto dir = temp_dir("dump");
+  const auto svg = dir.string() + ".svg";
+  const auto r = mlaps(std::string("plan ") + kSmallSeed + " --svg " + svg + " --write-aiter-dump " + dir.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir / "work_info.bin"));
+  std::ifstream f(svg);
+  std::string s((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_NE(s.find("<svg"), std::string::npos);
+  EXPECT_NE(s.find("</svg>"), std::string::npos);
+  // The dump reads back and checks clean under the aiter contract.
+  const auto c = mlaps("check --from-aiter-dump " + dir.string() + " --no-causal");
+  EXPECT_EQ(c.code, 0) << c.out;
+  fs::remove_all(dir);
+  fs::remove(svg);
+}
+
+TEST(CliCheck, LegacyFailsReduceEntryAndNamesLedger) {
+  const auto legacy =
+      mlaps("check --qo-lens 8x16 --kv-lens 1200x16 --heads 16 --no-causal --policy aiter-legacy");
+  EXPECT_EQ(legacy.code, 1) << legacy.out;
+  EXPECT_NE(legacy.out.find("reduce.entry x16"), std::string::npos) << legacy.out;
+  EXPECT_NE(legacy.out.find("known upstream defect"), std::string::npos) << legacy.out;
+  const auto fixed = mlaps("check --qo-lens 8x16 --kv-lens 1200x16 --heads 16 --no-causal --policy aiter");
+  EXPECT_EQ(fixed.code, 0) << fixed.out;
+}
+
+TEST(CliRun, LegacyLeavesLseUnwrittenAiterPasses) {
+  const auto legacy = mlaps(std::string("run --json --quiet --policy aiter-legacy ") + kSmallSeed);
+  ASSERT_EQ(legacy.code, 1) << legacy.out;
+  const auto jl = nlohmann::json::parse(legacy.out);
+  EXPECT_FALSE(jl["pass"].get<bool>());
+  EXPECT_EQ(jl["unwritten_lse"].get<int>(), 32 * 2);  // every (row, head) of the 4 x 8 rows, 2 heads
+  EXPECT_EQ(jl["unwritten_output"].get<int>(), 0);
+  const auto fixed = mlaps(std::string("run --json --quiet --policy aiter ") + kSmallSeed);
+  ASSERT_EQ(fixed.code, 0) << fixed.out;
+  const auto jf = nlohmann::json::parse(fixed.out);
+  EXPECT_TRUE(jf["pass"].get<bool>());
+  EXPECT_EQ(jf["unwritten_lse"].get<int>(), 0);
+  EXPECT_EQ(jf["output"]["mismatch_fraction"].get<double>(), 0.0);
+  EXPECT_LE(jf["lse"]["max_abs_err"].get<double>(), 0.03);
+}
+
+TEST(CliRun, DumpHasManifestAndFiles) {
+  const auto dir = temp_dir("rundump");
+  const auto r = mlaps(std::string("run --quiet --dump ") + dir.string() + " " + kSmallSeed);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"q.bin", "k.bin", "v.bin", "kv_page_indices.bin", "qo_indptr.bin", "kv_indptr.bin",
+                        "out.bin", "lse.bin", "manifest.json", "metadata/work_info.bin"}) {
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  }
+  std::ifstream mf(dir / "manifest.json");
+  const auto m = nlohmann::json::parse(mf);
+  for (const char* k : {"encoding", "num_heads_q", "num_heads_k", "qk_head_dim", "v_head_dim", "q_scale", "k_scale",
+                        "v_scale", "softmax_scale", "causal", "policy", "files"}) {
+    EXPECT_TRUE(m.contains(k)) << k;
+  }
+  EXPECT_EQ(fs::file_size(dir / "q.bin"), 32u * 2 * 192);
+  EXPECT_EQ(fs::file_size(dir / "lse.bin"), 32u * 2 * 4);
+  fs::remove_all(dir);
+}
+
+TEST(CliChunked, LegacyGarbageShowsAiterDoesNot) {
+  const char* shape = "--new-lens 8x4 --ctx-lens 600x4 --chunk-size 256 --heads 2 --num-cu 4";
+  const auto legacy = mlaps(std::string("chunked --json --policy aiter-legacy ") + shape);
+  EXPECT_EQ(legacy.code, 1) << legacy.out;
+  EXPECT_TRUE(nlohmann::json::parse(legacy.out)["garbage_changed_output"].get<bool>());
+  const auto fixed = mlaps(std::string("chunked --json --policy aiter ") + shape);
+  EXPECT_EQ(fixed.code, 0) << fixed.out;
+  EXPECT_FALSE(nlohmann::json::parse(fixed.out)["garbage_changed_output"].get<bool>());
+}
+
+struct BadInput {
+  const char* args;
+  const char* must_mention;
+};
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, ExitsTwoNamingTheField) {
+  const auto r = mlaps(GetParam().args);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(GetParam().must_mention), std::string::npos) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliBadInput,
+    ::testing::Values(BadInput{"plan --qo-lens -5 --kv-lens 10", "--qo-lens"},
+                      BadInput{"plan --qo-lens abc --kv-lens 10", "--qo-lens"},
+                      BadInput{"plan --qo-lens 8x2 --kv-lens 10", "--kv-lens"},
+                      BadInput{"plan --qo-lens 8 --kv-lens 10 --num-cu 0", "--num-cu"},
+                      BadInput{"plan --qo-lens 8 --kv-lens 10 --heads 0", "--heads"},
+                      BadInput{"plan --qo-lens 8 --kv-lens 10 --tile-q 100 --gqa 3", "gqa"},
+                      BadInput{"plan --qo-lens 1024 --kv-lens 512", "qo"},
+                      BadInput{"plan --qo-lens 8 --kv-lens 10 --policy fastest", "policy"},
+                      BadInput{"plan --qo-lens 8 --kv-lens 10 --format xml", "--format"},
+                      BadInput{"check --from-aiter-dump /nonexistent/dir", "/nonexistent/dir"},
+                      BadInput{"run --qo-lens 8 --kv-lens 10 --encoding e5m2", "--encoding"},
+                      BadInput{"plan --problem /nonexistent.json", "--problem"},
+                      BadInput{"plan --bogus-flag", "bogus"}));
+
+TEST(CliBadInput, CausalQoGreaterThanKvAllowedByOptIn) {
+  const auto r = mlaps("plan --qo-lens 1024 --kv-lens 512 --num-cu 4 --allow-causal-qo-gt-kv --format json");
+  EXPECT_EQ(r.code, 0) << r.out;
+}
+
+TEST(CliBadInput, NothingHalfWrittenOnError) {
+  const auto dir = temp_dir("nohalf");
+  const auto svg = dir.string() + ".svg";
+  // A bad --format is detected before any file is produced.
+  const auto r = mlaps("plan --qo-lens 8 --kv-lens 10 --format xml --svg " + svg + " --write-aiter-dump " +
+                       dir.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(fs::exists(svg));
+}
+
+}  // namespace
