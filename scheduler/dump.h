@@ -21,8 +21,12 @@ inline constexpr const char* kDumpFiles[] = {
 void write_aiter_dump(const std::filesystem::path& dir, const Problem& p, const Plan& plan, const Capacity& cap);
 
 struct AiterDump {
-  Problem problem;  // qo_indptr, kv_indptr, context_lens, num_cu filled; heads/causal/gqa from the caller
-  Plan plan;        // trimmed to used lengths
+  // qo_indptr, kv_indptr, context_lens, num_cu (= work_indptr entries - 1) filled; num_heads_k guessed as the
+  // largest q_head_range hi (right for gqa 1); heads/causal/gqa/block_size are the caller's to set.
+  Problem problem;
+  // Trimmed to used lengths (n_final = first j with reduce_indptr[j] == reduce_indptr[last]); policy guessed:
+  // aiter-legacy if any partial_o_loc is -1, else aiter.
+  Plan plan;
   Capacity capacity;  // the sizes found on disk
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // The plan: upstream's PS metadata, trimmed to used lengths.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,50 @@ struct QTile {
 std::vector<QTile> make_query_tiles(const Problem& p);
 
 // The scheduler: upstream's get_ps_metadata_v1 host path, byte for byte. Validates the problem first.
+// Fast: every cluster and every head of a cluster repeat the same KV partition (contract 2.1), so one
+// cluster's pieces are computed once and replicated with each head's q_head_range.
 Plan make_plan(const Problem& p, Policy policy);
+
+// The plain, literal transcription of the upstream loop (one pass per cluster and per head, std::map reduce).
+// Baseline for benchmarks and the oracle make_plan is tested against, byte for byte.
+Plan make_plan_plain(const Problem& p, Policy policy);
+
+// Scratch reused across make_plan_into calls: after warm-up a call allocates nothing.
+class PlanWorkspace {
+ public:
+  PlanWorkspace() = default;
+
+ private:
+  friend struct PlanCore;
+  std::vector<QTile> tiles_;               // emission (ping-pong) order
+  std::vector<WorkInfo> pieces_;           // one cluster, one head: pieces in schedule order (q_head_range 0)
+  std::vector<int32_t> tg_end_;            // [tpc]: end of each TG's pieces in pieces_
+  std::vector<int32_t> tile_first_piece_;  // [tiles]: first piece of each emitted tile, -1 if never emitted
+  std::vector<int32_t> tile_num_pieces_;   // [tiles]
+};
+
+// Caller-provided output buffers, as upstream's get_ps_metadata_v1 takes them (sized by
+// get_ps_metadata_info_v1, see sizing.h, or exactly by a previous PlanSizes).
+struct PlanSpans {
+  std::span<int32_t> work_indptr;    // >= num_cu + 1
+  std::span<WorkInfo> work_info;     // >= num_works
+  std::span<int32_t> reduce_indptr;  // >= num_reduce_entries + 1; the tail is set to num_partials (upstream)
+  std::span<FinalLoc> reduce_final_map;   // >= num_reduce_entries
+  std::span<int32_t> reduce_partial_map;  // >= num_partials
+};
+struct PlanSizes {
+  int32_t num_works = 0;
+  int32_t num_reduce_entries = 0;
+  int32_t num_partials = 0;
+  friend bool operator==(const PlanSizes&, const PlanSizes&) = default;
+};
+
+// Fills caller buffers with the plan (used prefix), sets reduce_indptr's tail to num_partials as upstream
+// does and, with zero_tails, zeroes every other unused entry (upstream's buffers read 0 there; pass false to
+// skip that O(capacity) pass when the consumer only reads the used prefix). Throws InputError (naming the
+// buffer) before writing anything if a buffer is too small. No allocation beyond `ws`'s first growth.
+PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, PlanWorkspace& ws,
+                         bool zero_tails = true);
 
 // generate_reduce_info (contract 3) over the given works; exposed for tests and dump round trips.
 void build_reduce_info(Policy policy, const std::vector<WorkInfo>& works, Plan& plan);

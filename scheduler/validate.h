@@ -23,6 +23,7 @@ inline constexpr const char* kKvOffset = "coverage.kv_offset";              // u
 inline constexpr const char* kTgLoad = "capacity.tg_load";                  // per TG/head load <= cap
 inline constexpr const char* kCuts = "capacity.cuts";                       // <= tpc-1 cut tiles per cluster
 inline constexpr const char* kHeadInvariance = "head_invariance";           // same partition for every head
+inline constexpr const char* kTileOrder = "order.tiles";                    // ping-pong order, batches in order
 inline constexpr const char* kSlotAlignment = "slot.alignment";             // pol = -1 or multiple of qlen_gran
 inline constexpr const char* kSlotUnique = "slot.unique";                   // unique within a head
 inline constexpr const char* kSlotBounds = "slot.bounds";                   // rows fit the partial buffers

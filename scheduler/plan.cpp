@@ -1,0 +1,383 @@
+// The PS scheduler (contract 2 and 3): a plain transcription of upstream's host loop, and a fast version that
+// computes one cluster's partition once and replicates it.
+#include "scheduler/plan.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <set>
+#include <utility>
+
+#include "scheduler/error.h"
+
+namespace mlaps {
+
+std::string_view policy_name(Policy p) {
+  return p == Policy::kAiterLegacy ? "aiter-legacy" : "aiter";
+}
+
+Policy parse_policy(std::string_view name) {
+  if (name == "aiter") return Policy::kAiter;
+  if (name == "aiter-legacy") return Policy::kAiterLegacy;
+  throw InputError("policy", "must be aiter or aiter-legacy (got '" + std::string(name) + "')");
+}
+
+namespace {
+
+// ceil(a / d) for a >= 0, d > 0; a shift when d is a power of two (the usual qlen_granularity 256 / gqa).
+struct CeilDiv {
+  int32_t d;
+  int shift;  // -1 when d is not a power of two
+  explicit CeilDiv(int32_t divisor)
+      : d(divisor),
+        shift(std::has_single_bit(static_cast<uint32_t>(divisor))
+                  ? std::countr_zero(static_cast<uint32_t>(divisor))
+                  : -1) {}
+  int32_t operator()(int32_t a) const { return shift >= 0 ? (a + d - 1) >> shift : (a + d - 1) / d; }
+};
+
+// Step 1 (contract 2.2) into `tiles`; returns total_units. int32 arithmetic throughout, as upstream (the
+// problem's validation guarantees it cannot overflow).
+int32_t fill_query_tiles(const Problem& p, std::vector<QTile>& tiles) {
+  tiles.clear();
+  const int32_t G = p.qlen_granularity();
+  const int32_t kvg = p.kvlen_granularity();
+  const int32_t bpu = kvg / p.block_size;
+  const int kvg_shift = std::countr_zero(static_cast<uint32_t>(kvg));  // kvg is a power of two (validated)
+  const CeilDiv ranges_of(G);
+  int32_t total_units = 0;
+  for (int32_t b = 0; b < p.batch(); ++b) {
+    const int32_t qo_len = p.qo_indptr[b + 1] - p.qo_indptr[b];
+    const int32_t kv_len = p.context_lens[b];
+    const int32_t n = ranges_of(qo_len);
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t r = (i % 2 == 0) ? i / 2 : n - 1 - i / 2;  // ping-pong: 0, n-1, 1, n-2, ...
+      const int32_t local_start = r * G;
+      const int32_t local_end = std::min(local_start + G, qo_len);
+      const int32_t eff = p.causal ? std::min(kv_len - qo_len + local_end, kv_len) : kv_len;
+      // int32 division truncating toward zero: may be negative (2.5.3). A shift where the numerator is >= 0.
+      const int32_t num = eff + kvg - 1;
+      const int32_t units = num >= 0 ? num >> kvg_shift : num / kvg;
+      tiles.push_back(QTile{b, local_start + p.qo_indptr[b], local_end + p.qo_indptr[b], units * bpu, eff});
+      total_units += units;
+    }
+  }
+  return total_units;
+}
+
+struct Geometry {
+  int32_t G, bs, bpu, qhg;
+  int32_t nc, tpc, khpc;
+};
+
+Geometry geometry(const Problem& p) {
+  Geometry g{};
+  g.G = p.qlen_granularity();
+  g.bs = p.block_size;
+  g.bpu = p.kvlen_granularity() / p.block_size;
+  g.qhg = p.qhead_granularity();
+  g.nc = std::gcd(p.num_heads_k, p.num_cu);
+  g.tpc = p.num_cu / g.nc;
+  g.khpc = p.num_heads_k / g.nc;
+  return g;
+}
+
+}  // namespace
+
+std::vector<QTile> make_query_tiles(const Problem& p) {
+  std::vector<QTile> tiles;
+  fill_query_tiles(p, tiles);
+  return tiles;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Plain version: the upstream loop, literally (contract 2.3), one call of the kernel per cluster.
+
+Plan make_plan_plain(const Problem& p, Policy policy) {
+  validate_problem(p);
+  const Geometry g = geometry(p);
+  std::vector<QTile> tiles;
+  Plan plan;
+  plan.policy = policy;
+  plan.work_indptr.assign(static_cast<size_t>(p.num_cu) + 1, 0);
+  std::vector<WorkInfo> works;
+  for (int32_t cluster = 0; cluster < g.nc; ++cluster) {
+    // kn_generate_ps_metadata(num_heads_k = khpc, available_tgs = tpc, cluster_id, current_work_idx)
+    int32_t current_work_idx = plan.work_indptr[static_cast<size_t>(cluster) * g.tpc];
+    const int32_t total_units = fill_query_tiles(p, tiles);
+    const int32_t average = total_units / g.tpc;
+    const int32_t reminder = total_units % g.tpc;
+    const int32_t ntiles = static_cast<int32_t>(tiles.size());
+    int32_t tile = 0, block = 0, partial = 0;
+    for (int32_t tg = 0; tg < g.tpc; ++tg) {
+      for (int32_t kho = 0; kho < g.khpc; ++kho) {
+        const int32_t khi = cluster * g.khpc + kho;
+        const int32_t qhr = WorkInfo::pack_heads(khi * g.qhg, (khi + 1) * g.qhg);
+        const int32_t saved_tile = tile, saved_block = block, saved_partial = partial;
+        int32_t cap = (tg < reminder ? average + 1 : average) * g.bpu;
+        while (tile < ntiles && cap > 0) {
+          const QTile& t = tiles[tile];
+          const int32_t rem_blocks = t.num_blocks - block;
+          const int32_t rem_kv = t.effective_kv - block * g.bs;
+          const int32_t kv_start = block + p.kv_indptr[t.batch];
+          int32_t consume;
+          if (rem_kv <= cap * g.bs) {  // the tile finishes in this TG
+            consume = rem_blocks;
+            const int32_t pol = (policy == Policy::kAiterLegacy && block == 0) ? -1 : g.G * partial++;
+            const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
+            works.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, 0, qhr});
+            ++tile;
+            block = 0;
+          } else {  // the tile is cut here
+            consume = cap;
+            const int32_t pol = g.G * partial++;
+            const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
+            const int32_t kv_offset = p.context_lens[t.batch] - (kv_end - p.kv_indptr[t.batch]) * g.bs;
+            works.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, kv_offset, qhr});
+            block += consume;
+          }
+          ++current_work_idx;
+          cap -= consume;
+        }
+        if (kho != g.khpc - 1) {
+          tile = saved_tile;
+          block = saved_block;
+          partial = saved_partial;
+        }
+      }
+      plan.work_indptr[static_cast<size_t>(cluster) * g.tpc + tg + 1] = current_work_idx;
+    }
+  }
+  plan.work_info = std::move(works);
+  build_reduce_info(policy, plan.work_info, plan);
+  return plan;
+}
+
+void build_reduce_info(Policy policy, const std::vector<WorkInfo>& works, Plan& plan) {
+  std::map<std::pair<int32_t, int32_t>, std::set<int32_t>> reduce_map;
+  for (const WorkInfo& w : works) {
+    if (policy == Policy::kAiterLegacy && w.partial_o_loc == -1) continue;  // HEAD's skip; PR-head removes it
+    reduce_map[{w.qo_start, w.qo_end}].insert(w.partial_o_loc);
+  }
+  plan.reduce_indptr.assign(1, 0);
+  plan.reduce_final_map.clear();
+  plan.reduce_partial_map.clear();
+  for (const auto& [key, slots] : reduce_map) {
+    plan.reduce_final_map.push_back(FinalLoc{key.first, key.second});
+    plan.reduce_partial_map.insert(plan.reduce_partial_map.end(), slots.begin(), slots.end());
+    plan.reduce_indptr.push_back(static_cast<int32_t>(plan.reduce_partial_map.size()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fast version.
+
+namespace {
+
+// dst[k] = src[k] with q_head_range + delta. One row is one 8 x u32 vector (GCC/Clang vector extension), so
+// each row is one load, one add and one store; a scalar field update here made GCC 12 emit stack round trips
+// that stall on store forwarding.
+typedef uint32_t RowVec __attribute__((vector_size(32)));
+static_assert(sizeof(RowVec) == sizeof(WorkInfo));
+void copy_shifting_heads(WorkInfo* dst, const WorkInfo* src, int32_t n, uint32_t delta) {
+  const RowVec add = {0, 0, 0, 0, 0, 0, 0, delta};
+  for (int32_t k = 0; k < n; ++k) {
+    RowVec row;
+    std::memcpy(&row, src + k, sizeof(row));
+    row += add;
+    std::memcpy(static_cast<void*>(dst + k), &row, sizeof(row));
+  }
+}
+
+}  // namespace
+
+struct PlanCore {
+  const Problem& p;
+  Policy policy;
+  PlanWorkspace& ws;
+  Geometry g;
+  PlanSizes sizes;
+
+  PlanCore(const Problem& prob, Policy pol, PlanWorkspace& w)
+      : p(prob), policy(pol), ws(w), g(geometry(prob)) {}
+
+  bool skipped(const WorkInfo& piece) const {
+    return policy == Policy::kAiterLegacy && piece.partial_o_loc == -1;
+  }
+
+  // One cluster, one head: the distribution loop of contract 2.3 with q_head_range 0.
+  void schedule() {
+    const int32_t total_units = fill_query_tiles(p, ws.tiles_);
+    const int32_t average = total_units / g.tpc;
+    const int32_t reminder = total_units % g.tpc;
+    const std::vector<QTile>& tiles = ws.tiles_;
+    const int32_t ntiles = static_cast<int32_t>(tiles.size());
+    ws.pieces_.clear();
+    ws.tg_end_.resize(static_cast<size_t>(g.tpc));
+    ws.tile_first_piece_.assign(tiles.size(), -1);
+    ws.tile_num_pieces_.assign(tiles.size(), 0);
+    int32_t tile = 0, block = 0, partial = 0;
+    for (int32_t tg = 0; tg < g.tpc; ++tg) {
+      int32_t cap = (tg < reminder ? average + 1 : average) * g.bpu;
+      while (tile < ntiles && cap > 0) {
+        const QTile& t = tiles[tile];
+        const int32_t rem_blocks = t.num_blocks - block;
+        const int32_t rem_kv = t.effective_kv - block * g.bs;
+        const int32_t kv_start = block + p.kv_indptr[t.batch];
+        const int32_t piece = static_cast<int32_t>(ws.pieces_.size());
+        if (ws.tile_num_pieces_[tile]++ == 0) ws.tile_first_piece_[tile] = piece;
+        int32_t consume;
+        if (rem_kv <= cap * g.bs) {
+          consume = rem_blocks;
+          const int32_t pol = (policy == Policy::kAiterLegacy && block == 0) ? -1 : g.G * partial++;
+          const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
+          ws.pieces_.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, 0, 0});
+          ++tile;
+          block = 0;
+        } else {
+          consume = cap;
+          const int32_t pol = g.G * partial++;
+          const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
+          const int32_t kv_offset = p.context_lens[t.batch] - (kv_end - p.kv_indptr[t.batch]) * g.bs;
+          ws.pieces_.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, kv_offset, 0});
+          block += consume;
+        }
+        cap -= consume;
+      }
+      ws.tg_end_[tg] = static_cast<int32_t>(ws.pieces_.size());
+    }
+    const int32_t npieces = static_cast<int32_t>(ws.pieces_.size());
+    // Cannot overflow: validate_problem bounds heads * (tiles + tpc).
+    sizes.num_works = p.num_heads_k * npieces;
+    sizes.num_reduce_entries = 0;
+    sizes.num_partials = 0;
+    for (int32_t i = 0; i < ntiles; ++i) {
+      int32_t n = 0;
+      for (int32_t k = 0; k < ws.tile_num_pieces_[i]; ++k)
+        n += skipped(ws.pieces_[ws.tile_first_piece_[i] + k]) ? 0 : 1;
+      if (n > 0) {
+        ++sizes.num_reduce_entries;
+        sizes.num_partials += n;
+      }
+    }
+  }
+
+  // Emission index of the tile covering range r of a sequence with n ranges (inverse of the ping-pong order).
+  static int32_t emission_of_range(int32_t r, int32_t n) {
+    return r < (n + 1) / 2 ? 2 * r : 2 * (n - 1 - r) + 1;
+  }
+
+  void write(const PlanSpans& out) const {
+    // work_indptr and work_info: cluster by cluster, TG by TG, head by head.
+    int32_t* indptr = out.work_indptr.data();
+    WorkInfo* dst = out.work_info.data();
+    const WorkInfo* pieces = ws.pieces_.data();
+    // Cluster 0 from the pieces; cluster c is cluster 0 with every head shifted by c * khpc K heads, i.e.
+    // q_head_range + c * khpc * qhg * (1 + 2^16) (lo and hi both move; hi <= 0xFFFF, so no carry).
+    int32_t idx = 0;
+    indptr[0] = 0;
+    int32_t begin = 0;
+    for (int32_t tg = 0; tg < g.tpc; ++tg) {
+      const int32_t end = ws.tg_end_[tg];
+      for (int32_t kho = 0; kho < g.khpc; ++kho) {
+        const int32_t qhr = WorkInfo::pack_heads(kho * g.qhg, (kho + 1) * g.qhg);
+        for (int32_t k = begin; k < end; ++k) {
+          WorkInfo w = pieces[k];
+          w.q_head_range = qhr;
+          dst[idx++] = w;
+        }
+      }
+      indptr[tg + 1] = idx;
+      begin = end;
+    }
+    const int32_t per_cluster = idx;
+    const uint32_t step = static_cast<uint32_t>(g.khpc * g.qhg) * 0x10001u;
+    for (int32_t c = 1; c < g.nc; ++c) {
+      copy_shifting_heads(dst + static_cast<size_t>(c) * per_cluster, dst, per_cluster,
+                          step * static_cast<uint32_t>(c));
+      int32_t* ip = indptr + static_cast<size_t>(c) * g.tpc;
+      const int32_t off = c * per_cluster;
+      for (int32_t tg = 1; tg <= g.tpc; ++tg) ip[tg] = indptr[tg] + off;
+    }
+    // Reduce info: tiles in global row order (batch by batch, range by range), slots ascending (= piece
+    // order).
+    int32_t entry = 0, total = 0;
+    out.reduce_indptr[0] = 0;
+    int32_t base = 0;
+    const CeilDiv ranges_of(g.G);
+    for (int32_t b = 0; b < p.batch(); ++b) {
+      const int32_t qo_len = p.qo_indptr[b + 1] - p.qo_indptr[b];
+      const int32_t n = ranges_of(qo_len);
+      for (int32_t r = 0; r < n; ++r) {
+        const int32_t t = base + emission_of_range(r, n);
+        const int32_t first = ws.tile_first_piece_[t];
+        const int32_t count = ws.tile_num_pieces_[t];
+        const int32_t before = total;
+        for (int32_t k = 0; k < count; ++k) {
+          const WorkInfo& piece = pieces[first + k];
+          if (!skipped(piece)) out.reduce_partial_map[total++] = piece.partial_o_loc;
+        }
+        if (total != before) {
+          out.reduce_final_map[entry] = FinalLoc{ws.tiles_[t].qo_start, ws.tiles_[t].qo_end};
+          out.reduce_indptr[++entry] = total;
+        }
+      }
+      base += n;
+    }
+  }
+};
+
+namespace {
+
+void check_span(const char* name, size_t have, int64_t need) {
+  if (static_cast<int64_t>(have) < need) {
+    throw InputError(
+        name, "buffer has " + std::to_string(have) + " entries, the plan needs " + std::to_string(need));
+  }
+}
+
+}  // namespace
+
+PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, PlanWorkspace& ws,
+                         bool zero_tails) {
+  validate_problem(p);
+  PlanCore core(p, policy, ws);
+  core.schedule();
+  const PlanSizes& s = core.sizes;
+  check_span("work_indptr", out.work_indptr.size(), int64_t{p.num_cu} + 1);
+  check_span("work_info", out.work_info.size(), s.num_works);
+  check_span("reduce_indptr", out.reduce_indptr.size(), int64_t{s.num_reduce_entries} + 1);
+  check_span("reduce_final_map", out.reduce_final_map.size(), s.num_reduce_entries);
+  check_span("reduce_partial_map", out.reduce_partial_map.size(), s.num_partials);
+  core.write(out);
+  std::fill(out.reduce_indptr.begin() + s.num_reduce_entries + 1, out.reduce_indptr.end(), s.num_partials);
+  if (zero_tails) {
+    std::fill(out.work_indptr.begin() + p.num_cu + 1, out.work_indptr.end(), 0);
+    std::fill(out.work_info.begin() + s.num_works, out.work_info.end(), WorkInfo{});
+    std::fill(out.reduce_final_map.begin() + s.num_reduce_entries, out.reduce_final_map.end(), FinalLoc{});
+    std::fill(out.reduce_partial_map.begin() + s.num_partials, out.reduce_partial_map.end(), 0);
+  }
+  return s;
+}
+
+Plan make_plan(const Problem& p, Policy policy) {
+  validate_problem(p);
+  thread_local PlanWorkspace ws;
+  PlanCore core(p, policy, ws);
+  core.schedule();
+  const PlanSizes& s = core.sizes;
+  Plan plan;
+  plan.policy = policy;
+  plan.work_indptr.resize(static_cast<size_t>(p.num_cu) + 1);
+  plan.work_info.resize(static_cast<size_t>(s.num_works));
+  plan.reduce_indptr.resize(static_cast<size_t>(s.num_reduce_entries) + 1);
+  plan.reduce_final_map.resize(static_cast<size_t>(s.num_reduce_entries));
+  plan.reduce_partial_map.resize(static_cast<size_t>(s.num_partials));
+  core.write(PlanSpans{plan.work_indptr, plan.work_info, plan.reduce_indptr, plan.reduce_final_map,
+                       plan.reduce_partial_map});
+  return plan;
+}
+
+}  // namespace mlaps
