@@ -27,8 +27,8 @@ struct RefResult {
 //   k_j = K[kv_page_indices[kv_indptr[b] + j]][h / gqa], likewise v_j (block_size 1).
 //   s_ij = (softmax_scale * q_scale * k_scale) * (q_i . k_j) over the decoded fp8 codes, in double.
 //   visible(i, j) = !causal || j <= i + kv_len - qo_len   (bottom-right, absolute positions)
-//   lse_ln = log(sum_visible exp(s_ij)); O_i = v_scale * sum_j p_ij v_j / l_i with p_ij = exp(s_ij - max_j s_ij).
-//   No visible key: O = 0, LSE = -inf (the empty-row rule of sim/model.h).
+//   lse_ln = log(sum_visible exp(s_ij)); O_i = v_scale * sum_j p_ij v_j / l_i with p_ij = exp(s_ij - max_j
+//   s_ij). No visible key: O = 0, LSE = -inf (the empty-row rule of sim/model.h).
 // Throws InputError on inconsistent inputs (sizes, page indices, block_size != 1).
 RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefOptions& opt = {});
 

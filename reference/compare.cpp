@@ -1,0 +1,145 @@
+#include "reference/compare.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "scheduler/error.h"
+#include "sim/model.h"
+#include "sim/numerics.h"
+
+namespace mlaps {
+
+const char* anomaly_name(Anomaly a) {
+  switch (a) {
+    case Anomaly::kFinite:
+      return "finite";
+    case Anomaly::kNegInf:
+      return "-inf";
+    case Anomaly::kPosInf:
+      return "+inf";
+    case Anomaly::kNaN:
+      return "nan";
+    case Anomaly::kUnwritten:
+      return "unwritten";
+  }
+  return "?";
+}
+
+Anomaly classify(double x) {
+  if (std::isnan(x)) return Anomaly::kNaN;
+  if (std::isinf(x)) return x > 0 ? Anomaly::kPosInf : Anomaly::kNegInf;
+  return Anomaly::kFinite;
+}
+
+FinalState final_state_from_buffers(const RunBuffers& buf) {
+  FinalState st;
+  st.num_tokens = buf.num_tokens;
+  st.num_heads = buf.num_heads_q;
+  const size_t n_lse = static_cast<size_t>(buf.num_tokens) * static_cast<size_t>(buf.num_heads_q);
+  if (buf.out.size() != n_lse * kVHeadDim || buf.final_lse.size() != n_lse)
+    throw InputError("RunBuffers", "out / final_lse sizes disagree with num_tokens and num_heads_q");
+  st.out.resize(buf.out.size());
+  st.out_unwritten.resize(buf.out.size());
+  for (size_t i = 0; i < buf.out.size(); ++i) {
+    st.out_unwritten[i] = num::is_poison_bf16(buf.out[i]) ? 1 : 0;
+    st.out[i] = num::bf16_decode(buf.out[i]);
+  }
+  st.lse_ln.resize(n_lse);
+  st.lse_unwritten.resize(n_lse);
+  for (size_t i = 0; i < n_lse; ++i) {
+    st.lse_unwritten[i] = num::is_poison_f32(buf.final_lse[i]) ? 1 : 0;
+    st.lse_ln[i] = buf.final_lse[i];
+  }
+  return st;
+}
+
+CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt) {
+  if (ref.num_tokens != got.num_tokens || ref.num_heads_q != got.num_heads)
+    throw InputError("compare", "reference and executor shapes differ");
+  const size_t n_lse = static_cast<size_t>(ref.num_tokens) * static_cast<size_t>(ref.num_heads_q);
+  const size_t n_out = n_lse * kVHeadDim;
+  if (ref.out.size() != n_out || ref.lse_ln.size() != n_lse || got.out.size() != n_out ||
+      got.lse_ln.size() != n_lse || got.out_unwritten.size() != n_out || got.lse_unwritten.size() != n_lse)
+    throw InputError("compare", "buffer sizes disagree with num_tokens and num_heads");
+  const int32_t heads = ref.num_heads_q;
+  auto loc = [heads](size_t th, int32_t dim) {
+    return Location{static_cast<int32_t>(th / static_cast<size_t>(heads)),
+                    static_cast<int32_t>(th % static_cast<size_t>(heads)), dim};
+  };
+
+  CompareResult res;
+  OutputMetrics& om = res.output;
+  om.elements = static_cast<int64_t>(n_out);
+  for (size_t th = 0; th < n_lse; ++th) {
+    bool any_unwritten = false;
+    for (int32_t d = 0; d < kVHeadDim; ++d) {
+      const size_t i = th * kVHeadDim + static_cast<size_t>(d);
+      if (got.out_unwritten[i]) {
+        any_unwritten = true;
+        ++om.mismatches;
+        if (om.first_anomaly.row < 0) om.first_anomaly = loc(th, d);
+        continue;
+      }
+      const double r = ref.out[i], o = got.out[i];
+      const double err = std::fabs(r - o);
+      const bool close = err <= opt.out_atol + opt.out_rtol * std::fabs(o);  // NaN compares false
+      if (!close) ++om.mismatches;
+      if (std::isfinite(r) && std::isfinite(o)) {
+        if (err > om.max_abs_err || om.worst.row < 0) {
+          om.max_abs_err = err;
+          om.worst = loc(th, d);
+        }
+      } else {
+        if (!std::isfinite(o)) ++om.nonfinite;
+        if (!close && om.first_anomaly.row < 0) om.first_anomaly = loc(th, d);
+      }
+    }
+    if (any_unwritten) ++res.unwritten.output;
+  }
+  om.mismatch_fraction =
+      om.elements > 0 ? static_cast<double>(om.mismatches) / static_cast<double>(om.elements) : 0;
+
+  LseMetrics& lm = res.lse;
+  for (size_t th = 0; th < n_lse; ++th) {
+    if (got.lse_unwritten[th]) {
+      ++res.unwritten.lse;
+      continue;
+    }
+    const Anomaly ca = classify(ref.lse_ln[th]), cb = classify(got.lse_ln[th]);
+    if (ca != cb) {
+      ++lm.mask_mismatch;
+      if (ca == Anomaly::kFinite) ++lm.ref_finite_out_nonfinite;
+      if (cb == Anomaly::kFinite) ++lm.ref_nonfinite_out_finite;
+      if (lm.first_anomaly.row < 0) lm.first_anomaly = loc(th, -1);
+      continue;
+    }
+    if (ca != Anomaly::kFinite) continue;  // same anomaly on both sides (e.g. an empty row: -inf, -inf)
+    ++lm.compared;
+    const double err = std::fabs(ref.lse_ln[th] - got.lse_ln[th]);
+    if (err > lm.max_abs_err || lm.worst.row < 0) {
+      lm.max_abs_err = err;
+      lm.worst = loc(th, -1);
+    }
+  }
+
+  res.pass = res.unwritten.output == 0 && res.unwritten.lse == 0 && om.mismatches == 0 &&
+             lm.max_abs_err <= opt.lse_atol && (!opt.require_lse_mask_match || lm.mask_mismatch == 0);
+  return res;
+}
+
+CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt) {
+  return compare_final(ref, final_state_from_buffers(buf), opt);
+}
+
+std::string CompareResult::summary() const {
+  std::ostringstream s;
+  s << (pass ? "PASS" : "FAIL") << ": unwritten output " << unwritten.output << ", lse " << unwritten.lse
+    << "; output mismatch " << output.mismatches << "/" << output.elements << " (" << output.mismatch_fraction
+    << "), max_abs_err " << output.max_abs_err << " at (" << output.worst.row << "," << output.worst.head
+    << "," << output.worst.dim << "), nonfinite " << output.nonfinite << "; lse max_abs_err "
+    << lse.max_abs_err << " at (" << lse.worst.row << "," << lse.worst.head << ") over " << lse.compared
+    << ", mask mismatch " << lse.mask_mismatch;
+  return s.str();
+}
+
+}  // namespace mlaps

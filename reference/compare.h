@@ -1,0 +1,83 @@
+#pragma once
+// Comparison of an executor's final output / LSE with the float64 reference: the metrics of `mlaps run`,
+// conformance and the property tests. Anomaly masks (unwritten / NaN / +inf / -inf) are compared first,
+// values only where both sides are finite (STYLE.md item 6).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reference/reference.h"
+#include "sim/emulate.h"
+#include "sim/tensors.h"
+
+namespace mlaps {
+
+// The class of one value. kUnwritten is the poison pattern of sim/numerics.h (never produced by arithmetic).
+enum class Anomaly : uint8_t { kFinite, kNegInf, kPosInf, kNaN, kUnwritten };
+const char* anomaly_name(Anomaly a);
+Anomaly classify(double x);  // never kUnwritten: unwritten-ness comes from the buffer's bits
+
+struct CompareOptions {
+  // upstream checkAllclose for the output: close iff |ref - out| <= atol + rtol * |out| (relative to the
+  // kernel output), NaN never close (contract 6.4).
+  double out_atol = 0.05;
+  double out_rtol = 0.05;
+  // The merged #3606 PR's LSE bound: atol 0.03, rtol 0, over entries where the reference is finite.
+  double lse_atol = 0.03;
+  // Also require the LSE anomaly masks to agree (reference -inf where the executor wrote a finite value,
+  // NaN or +inf, and vice versa). Not part of upstream's check; on by default.
+  bool require_lse_mask_match = true;
+};
+
+struct Location {
+  int32_t row = -1, head = -1, dim = -1;  // dim is -1 for LSE locations; -1 everywhere: none
+};
+
+struct OutputMetrics {
+  int64_t elements = 0;          // num_tokens * num_heads * 128
+  int64_t mismatches = 0;        // elements not close (unwritten and NaN included)
+  double mismatch_fraction = 0;  // mismatches / elements (upstream's checkAllclose number)
+  double max_abs_err = 0;        // over elements where both sides are finite and written
+  Location worst;                // the element of max_abs_err
+  int64_t nonfinite = 0;         // written output elements that are NaN or inf
+  Location first_anomaly;        // first (row-major) unwritten or non-finite mismatch, if any
+};
+
+struct LseMetrics {
+  int64_t compared = 0;                  // entries where reference and executor are both finite
+  double max_abs_err = 0;                // over those entries
+  Location worst;                        // row, head of max_abs_err
+  int64_t mask_mismatch = 0;             // written entries whose anomaly class differs from the reference's
+  int64_t ref_finite_out_nonfinite = 0;  // of mask_mismatch: reference finite, executor -inf/+inf/NaN
+  int64_t ref_nonfinite_out_finite = 0;  // of mask_mismatch: reference -inf (empty row), executor finite
+  Location first_anomaly;                // first mask mismatch, if any
+};
+
+struct CompareResult {
+  OutputMetrics output;
+  LseMetrics lse;
+  UnwrittenCounts unwritten;  // (row, head) pairs: output with any poisoned element; LSE entries poisoned
+  // Nothing unwritten, no output mismatch, LSE max abs err <= lse_atol, and (by default) LSE masks agree.
+  bool pass = false;
+  std::string summary() const;  // one line, for logs and test failure messages
+};
+
+// An executor's final state as doubles, with explicit unwritten masks (1 = never written).
+struct FinalState {
+  int32_t num_tokens = 0, num_heads = 0;
+  std::vector<double> out;             // [num_tokens, num_heads, 128]
+  std::vector<double> lse_ln;          // [num_tokens, num_heads]
+  std::vector<uint8_t> out_unwritten;  // [num_tokens, num_heads, 128]
+  std::vector<uint8_t> lse_unwritten;  // [num_tokens, num_heads]
+};
+
+// Decodes a run's final buffers (bf16 output, fp32 LSE); poison bits mark unwritten elements.
+FinalState final_state_from_buffers(const RunBuffers& buf);
+
+// The comparison itself. Throws InputError on shape disagreement.
+CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt = {});
+
+// Convenience for `mlaps run`: compare_final(ref, final_state_from_buffers(buf), opt).
+CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt = {});
+
+}  // namespace mlaps
