@@ -1,0 +1,65 @@
+#pragma once
+// GPU conformance: problems -> make_plan -> GPU kernels -> compared with simulate() bit for bit.
+//
+// Each case compares every element of the final output (bf16 bits), the final LSE (fp32 bits) and both
+// partial buffers (fp32 bits). Two NaNs count as equal when neither is a poison pattern (NaN payloads are
+// not part of the numeric model: x86 and GPUs produce different default NaNs). Poisoned (never written)
+// elements must match too, so a row one executor leaves unwritten and the other writes is a mismatch.
+// The first differing element is reported with its row, head, dim, both values and the work item (or
+// reduce entry) that wrote it. Results go to a JUnit XML report and a JSON summary.
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "scheduler/plan.h"
+#include "scheduler/problem.h"
+#include "sim/model.h"
+#include "sim/tensors.h"
+
+namespace mlaps::gpu {
+
+struct ConformanceOptions {
+  std::string suite = "default";  // default | quick | sanitizer | seed
+  std::string filter;             // only cases whose name contains this substring
+  std::string out_dir;            // write junit.xml and summary.json here (empty: no files)
+  int threads = 0;                // emulator OpenMP threads (0: OpenMP default)
+  uint64_t seed = 20260601;       // random problems and inputs
+  int random_cases = -1;          // random small problems (-1: the suite's default)
+  bool list_only = false;         // print the case names and exit 0
+  bool timing = false;            // time the prefill kernel of cases marked timed (TFLOP/s)
+  int timing_reps = 20;
+  bool no_device_ok = false;  // no GPU: print why and return 0 instead of 2 (CI without a GPU)
+  // Builds with the float64 reference (MLAPS_GPU_WITH_REFERENCE) also compare the GPU's final output and LSE
+  // with it by upstream's tolerances on cases up to this many prefill FLOPs (0: never). Reported, not
+  // failing (the GPU's contract is the emulator's bits; a reference miss is the plan's or the model's, e.g.
+  // trailing zero-KV tiles that upstream never schedules, contract 2.5), unless reference_strict. Under
+  // `aiter-legacy` a miss is reported as expected (unwritten final LSE rows, PR #3606).
+  double reference_max_flops = 2e10;
+  bool reference_strict = false;
+};
+
+struct ConformanceCase {
+  std::string name;
+  Problem problem;
+  Policy policy = Policy::kAiter;
+  InputOptions inputs;
+  NumericModel model;
+  bool timed = false;  // a seed scenario: time its prefill when ConformanceOptions::timing
+};
+
+// The cases of a suite (deterministic in options.seed), before filtering.
+std::vector<ConformanceCase> conformance_suite(const ConformanceOptions& options);
+
+// FLOPs of a problem's prefill: 2 * (192 + 128) per visible (row, key, head) triple.
+double prefill_flops(const Problem& p);
+
+// Runs the suite. Returns 0 when every case matches, 1 on any mismatch or failed case, 2 when no GPU is
+// usable (0 with no_device_ok) or on a usage error. Progress and a final table go to `log`.
+int run_conformance(const ConformanceOptions& options, std::ostream& log);
+
+// Command-line front end (mlaps-gpu-conformance, and `mlaps conformance` once wired): parses argv
+// (see --help) and calls run_conformance.
+int conformance_main(int argc, char** argv);
+
+}  // namespace mlaps::gpu
