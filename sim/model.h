@@ -9,7 +9,8 @@
 //     for k in [k0, k1): j = k - kv_indptr[b]; visible(i, j) = !causal || j <= i + kv_len - qo_len
 //        dot = 0; for d in 0..191: dot = fma(q[d], k[d], dot)   (decoded fp8 codes, sequential in d)
 //        t_k = dot * scale_log2                                   (invisible: -inf)
-//     m_new = max(m, max_k t_k); if m_new == -inf: next sub-tile   (nothing visible yet)
+//     m_new = m; for visible k ascending: m_new = running_max(m_new, t_k)
+//     if m_new == -inf: next sub-tile                              (nothing visible yet)
 //     alpha = exp2_model(m - m_new); l = l * alpha; acc[d] = acc[d] * alpha
 //     for k in [k0, k1) ascending, visible only:
 //        p = exp2_model(t_k - m_new); l = l + p
@@ -23,12 +24,15 @@
 //
 // Reduce (mla_reduce_v1), per reduce entry t, head h, row r of reduce_final_map[t], n = #partials:
 //   n == 0: nothing. n == 1: legacy skips; fixed processes it unless partial_map[start] == -1.
-//   simple (n < 4), in partial-map order: acc = o_0, m = l_0, s = 1; for i >= 1: m' = max(m, l_i),
+//   simple (n < 4), in partial-map order: acc = o_0, m = l_0, s = 1; for i >= 1:
+//     m' = running_max(m, l_i),
 //     a = exp_model(m - m'), b = exp_model(l_i - m'), acc = a*acc + b*o_i (two products, then the sum),
 //     s = s*a + b, m = m'. out = bf16(acc / s); lse = (s == 0 || isnan(s)) ? +inf : log_model(s) + m.
-//   massive (n >= 4): M = max_i l_i; S = sum_i exp_model(l_i - M) (sequential, i ascending);
+//   massive (n >= 4): M = l_0, M = running_max(M, l_i) for i >= 1;
+//     S = sum_i exp_model(l_i - M) (sequential, i ascending);
 //     L = (S == 0 || isnan(S)) ? +inf : log_model(S) + M; out = bf16(sum_i exp_model(l_i - L) * o_i)
 //     (sequential in i, product then sum). final_lse[r][h] = lse (natural log).
+// NaN payloads are not part of the model (sim compares NaN as NaN). Sums start from +0.
 // Upstream's vendor kernels sum in other orders and use their own exp: against them, compare by tolerance.
 #include <cstdint>
 
@@ -64,6 +68,9 @@ MLAPS_HD inline float row_out(float acc, float l, float v_scale) {
 MLAPS_HD inline float score_scale_log2(float softmax_scale, float q_scale, float k_scale) {
   return ((softmax_scale * q_scale) * k_scale) * num::kLog2e;
 }
+// The model's max: the candidate wins only if strictly greater, so a NaN candidate never wins and, between
+// +0 and -0, the earlier value stays. Running max of the online softmax and of the reduce both use it.
+MLAPS_HD inline float running_max(float m, float candidate) { return candidate > m ? candidate : m; }
 MLAPS_HD inline bool causal_visible(bool causal, int32_t i, int32_t j, int32_t qo_len, int32_t kv_len) {
   return !causal || j <= i + kv_len - qo_len;
 }

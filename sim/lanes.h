@@ -1,0 +1,103 @@
+#pragma once
+// Lane forms of the model's scalar functions, written for GCC's vectoriser (no libm calls, no branches the
+// optimiser could thread arithmetic into): each is bit-identical to its num:: counterpart on the stated
+// domain (sim/tests/lanes_test.cpp checks it). Host-only; needs the default FP environment (no FTZ/DAZ).
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "sim/numerics.h"
+
+namespace mlaps::lanes {
+
+// fp8_decode for every code, by bit arithmetic: the 7 magnitude bits placed at fp32 bits 26..20 read as
+// 2^(E-127) * 1.M (or the subnormal M * 2^-129 for E = 0); the exact product with 2^(127 - bias) gives the
+// fp8 value. NaN codes give the canonical quiet NaN, as fp8_decode does.
+template <bool kFn>
+inline float fp8_decode_lane(uint8_t c) {
+  const uint32_t mag = c & 0x7Fu;
+  const float v = std::bit_cast<float>(mag << 20) * (kFn ? 0x1.0p120f : 0x1.0p119f);
+  const uint32_t bits = std::bit_cast<uint32_t>(v) | (static_cast<uint32_t>(c & 0x80u) << 24);
+  const bool nan = kFn ? mag == 0x7Fu : c == 0x80u;
+  return std::bit_cast<float>(nan ? 0x7FC00000u : bits);
+}
+
+// exp2_model for one lane, written without ldexpf so that it vectorises: 2^n is applied as two exact
+// power-of-two products, 2^(n>>1) (exact: the result stays normal) then 2^(n - (n>>1)) (one rounding), which
+// is ldexpf's single correctly rounded scaling. Bit-identical to num::exp2_model for every input (tested).
+inline float exp2_lane(float x) {
+  // Selects are written as bit masks throughout: a select lets GCC thread or sink arithmetic into branches,
+  // which then do not vectorise.
+  const uint32_t keep = ((x >= -150.0f) & (x < 128.0f)) ? 0xFFFFFFFFu : 0u;  // NaN: not kept
+  const float xc =
+      std::bit_cast<float>(std::bit_cast<uint32_t>(x) & keep);  // out of range, NaN -> +0; fixed up below
+  // floorf(v) for v = xc + 0.5 in [-149.5, 128.5), by truncation (GCC vectorises floorf only without
+  // -ftrapping-math); v is never -0 (x + 0.5 == -0 needs x == -0.5 and an exact -0 result, which RNE
+  // does not give), so the sign of a zero n agrees with floorf.
+  const float v = xc + 0.5f;
+  const float tr = static_cast<float>(static_cast<int32_t>(v));
+  const float n = tr - std::bit_cast<float>(tr > v ? 0x3F800000u : 0u);  // tr - 1 exact; tr - 0 == tr
+  const float r = (xc - n) * num::kLn2;
+  float q = 1.0f / 5040.0f;
+  q = std::fma(q, r, 1.0f / 720.0f);
+  q = std::fma(q, r, 1.0f / 120.0f);
+  q = std::fma(q, r, 1.0f / 24.0f);
+  q = std::fma(q, r, 1.0f / 6.0f);
+  q = std::fma(q, r, 0.5f);
+  q = std::fma(q, r, 1.0f);
+  q = std::fma(q, r, 1.0f);
+  const int32_t ni = static_cast<int32_t>(n);
+  const int32_t n1 = ni >> 1;  // floor(n / 2): n in [-150, 128] gives n1, n - n1 in [-75, 64]
+  const int32_t n2 = ni - n1;
+  const float s1 = std::bit_cast<float>((n1 + 127) << 23);
+  const float s2 = std::bit_cast<float>((n2 + 127) << 23);
+  const float res = (q * s1) * s2;
+  // Out-of-range lanes: x < -150 -> 0, x >= 128 -> inf, NaN -> x.
+  const uint32_t special = x != x ? std::bit_cast<uint32_t>(x) : (x >= 128.0f ? 0x7F800000u : 0u);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(res) & keep) | special);
+}
+
+// round_p for p in [0, 2) or NaN (exp2 of a non-positive argument lies in [0, 1]): fp8 RNE by bit arithmetic.
+// Normal fp8 range: keep 3 mantissa bits, ties to even. Below the fp8 min normal: the sum with 2^(23 + e_q)
+// rounds to the subnormal quantum 2^e_q in fp32 arithmetic (RNE), and subtracting it back is exact.
+template <bool kFn>
+inline float round_p_lane(float p) {
+  constexpr float kMinNormal = kFn ? 0x1.0p-6f : 0x1.0p-7f;
+  constexpr float kMagic = kFn ? 0x1.0p14f : 0x1.0p13f;  // quantum 2^-9 (fn) or 2^-10 (fnuz)
+  const uint32_t u = std::bit_cast<uint32_t>(p);
+  const float nrm = std::bit_cast<float>((u + 0x7FFFFu + ((u >> 20) & 1u)) & 0xFFF00000u);
+  const float sub = (p + kMagic) - kMagic;
+  const float r = p < kMinNormal ? sub : nrm;
+  return p != p ? std::numeric_limits<float>::quiet_NaN() : r;
+}
+
+// fp8_encode (RNE; saturating or not) by bit arithmetic, bit-identical to num::fp8_encode for every float
+// (sim/tests/lanes_test.cpp sweeps the bit patterns). Normal fp8 range: round the fp32 significand to 3 bits
+// (ties to even) with one integer add; the code is then the rounded value's exponent and top mantissa bits.
+// Below the min normal: the sum with 2^(23 + e_q) rounds to the subnormal quantum 2^e_q.
+template <bool kFn>
+inline uint8_t fp8_encode_lane(float x, bool saturate) {
+  constexpr uint32_t kBias = kFn ? 7 : 8;
+  constexpr float kMinNormal = kFn ? 0x1.0p-6f : 0x1.0p-7f;
+  constexpr float kMagic = kFn ? 0x1.0p14f : 0x1.0p13f;
+  constexpr float kQuantumInv = kFn ? 0x1.0p9f : 0x1.0p10f;
+  constexpr uint32_t kMaxCode = kFn ? 0x7E : 0x7F;
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  const uint32_t sign = (u >> 24) & 0x80u;
+  const uint32_t a = u & 0x7FFFFFFFu;
+  const float af = std::bit_cast<float>(a);
+  const uint32_t rn = (a + 0x7FFFFu + ((a >> 20) & 1u)) >> 20;  // rounded exponent:mantissa (8+3 bits)
+  const uint32_t normal = rn - ((127u - kBias) << 3);           // fp8 magnitude code if in range
+  const float afs = af < kMinNormal ? af : 0.0f;  // keeps the float -> int conversion in range (NaN too)
+  const uint32_t sub = static_cast<uint32_t>(((afs + kMagic) - kMagic) * kQuantumInv);  // 0..8
+  const uint32_t nan_code = kFn ? (sign | 0x7Fu) : 0x80u;
+  uint32_t mag = af < kMinNormal ? sub : normal;
+  const bool over = af >= kMinNormal && rn > ((127u - kBias) << 3) + kMaxCode;  // beyond max (or inf)
+  uint32_t code = sign | mag;
+  if (!kFn && mag == 0) code = 0;  // no -0 in e4m3fnuz
+  code = over ? (saturate ? (sign | kMaxCode) : nan_code) : code;
+  return static_cast<uint8_t>(a > 0x7F800000u ? (kFn ? 0x7Fu : 0x80u) : code);
+}
+
+}  // namespace mlaps::lanes
