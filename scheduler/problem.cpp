@@ -254,7 +254,7 @@ Problem problem_from_json_text(const std::string& text) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     throw InputError("problem", std::string("invalid JSON: ") + e.what());
   }
   if (!j.is_object())
@@ -272,8 +272,9 @@ Problem problem_from_json_text(const std::string& text) {
                                       "tile_q",
                                       "tile_kv",
                                       "allow_causal_qo_gt_kv"};
-  for (const auto& [key, value] : j.items()) {
-    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) ==
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&key](const char* k) { return key == k; }) ==
         std::end(kKeys)) {
       throw InputError(key, "unknown key");
     }

@@ -205,6 +205,8 @@ TEST(ProblemJson, SyntaxAndShapeErrors) {
   EXPECT_EQ(json_rejects(R"({"qo_lens":[1],"qo_indptr":[0,1],"kv_lens":[1],"heads":1})"), "qo_indptr");
   EXPECT_EQ(json_rejects(R"({"qo_lens":[1],"kv_lens":[1],"context_lens":[1],"heads":1})"), "context_lens");
   EXPECT_EQ(json_rejects(R"({"qo_lens":[1,2],"kv_lens":[1],"heads":1})"), "qo_lens");
+  // Found by fuzz_inputs: a number out of double's range is a parse-time out_of_range, not a parse_error.
+  EXPECT_EQ(json_rejects(R"({"qo_lens": [1e999]})"), "problem");
 }
 
 TEST(ProblemJson, TypeErrorsNameTheKey) {
