@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "proptests/workloads.h"
 #include "scheduler/error.h"
 
 namespace mlaps::cli {
@@ -74,6 +75,7 @@ void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
   app.add_option("--policy", policy, "scheduling policy: aiter (post-#3606) | aiter-legacy (pre-#3606)")
       ->capture_default_str();
   app.add_option("--problem", problem_file, "problem as a JSON file instead of the length options");
+  app.add_option("--workload", workload, "a named workload (see `mlaps workloads`) instead of the length options");
   if (with_dump) {
     app.add_option("--from-aiter-dump", aiter_dump_dir,
                    "read upstream's metadata dump (test_mla_prefill_ps.py --dump_metadata) from DIR");
@@ -82,15 +84,20 @@ void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
 
 Problem ProblemArgs::problem(const CLI::App& app) const {
   Problem p;
-  if (!problem_file.empty()) {
-    if (app.count("--qo-lens") || app.count("--kv-lens")) {
-      throw InputError("--problem", "cannot be combined with --qo-lens/--kv-lens");
+  if (!problem_file.empty() || !workload.empty()) {
+    const char* field = workload.empty() ? "--problem" : "--workload";
+    if (app.count("--qo-lens") || app.count("--kv-lens") || (!workload.empty() && !problem_file.empty())) {
+      throw InputError(field, "cannot be combined with --qo-lens/--kv-lens/--problem");
     }
-    std::ifstream f(problem_file, std::ios::binary);
-    if (!f) throw InputError("--problem", fmt::format("cannot read '{}'", problem_file));
-    std::stringstream ss;
-    ss << f.rdbuf();
-    p = problem_from_json_text(ss.str());
+    if (!workload.empty()) {
+      p = mlaps::workload(workload).problem;
+    } else {
+      std::ifstream f(problem_file, std::ios::binary);
+      if (!f) throw InputError("--problem", fmt::format("cannot read '{}'", problem_file));
+      std::stringstream ss;
+      ss << f.rdbuf();
+      p = problem_from_json_text(ss.str());
+    }
     // Command-line options given explicitly override the file.
     if (app.count("--heads")) p.num_heads_k = heads;
     if (app.count("--gqa")) p.gqa_ratio = gqa;

@@ -26,6 +26,7 @@ struct ProblemArgs {
   bool allow_causal_qo_gt_kv = false;
   std::string policy = "aiter";
   std::string problem_file;
+  std::string workload;
   std::string aiter_dump_dir;
 
   // Registers the options on a subcommand. with_dump: also --from-aiter-dump.

@@ -165,7 +165,20 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"check --from-aiter-dump /nonexistent/dir", "/nonexistent/dir"},
                       BadInput{"run --qo-lens 8 --kv-lens 10 --encoding e5m2", "--encoding"},
                       BadInput{"plan --problem /nonexistent.json", "--problem"},
-                      BadInput{"plan --bogus-flag", "bogus"}));
+                      BadInput{"plan --bogus-flag", "bogus"},
+                      BadInput{"plan --workload no_such_workload", "workload"},
+                      BadInput{"plan --workload worked_example_qo600_cu4 --qo-lens 8 --kv-lens 8", "--workload"}));
+
+TEST(CliWorkload, NamedWorkloadPlansAndChecks) {
+  const auto list = mlaps("workloads");
+  ASSERT_EQ(list.code, 0) << list.out;
+  EXPECT_NE(list.out.find("seed_ctx1200_qo8_b16_h16_noncausal"), std::string::npos);
+  const auto c = mlaps("check --workload seed_ctx1200_qo8_b16_h16_noncausal");
+  EXPECT_EQ(c.code, 0) << c.out;
+  const auto l = mlaps("check --workload seed_ctx1200_qo8_b16_h16_noncausal --policy aiter-legacy");
+  EXPECT_EQ(l.code, 1) << l.out;
+  EXPECT_NE(l.out.find("reduce.entry x16"), std::string::npos) << l.out;
+}
 
 TEST(CliBadInput, CausalQoGreaterThanKvAllowedByOptIn) {
   const auto r = mlaps("plan --qo-lens 1024 --kv-lens 512 --num-cu 4 --allow-causal-qo-gt-kv --format json");
