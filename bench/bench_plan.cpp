@@ -1,0 +1,164 @@
+// Scheduler suites: make_plan (fast, returns a Plan), make_plan_into (caller buffers: `into` zeroes the
+// unused tails as upstream does, `into_prefix` writes the used prefix only), make_plan_plain (the
+// obviously-correct baseline), validate, and the floor any scheduler has: writing the plan's bytes.
+//
+// Names: plan/<impl>/<policy>/<workload>, validate/<policy>/<workload>,
+// write_bytes/<how>/<policy>/<workload>.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/common.h"
+#include "scheduler/plan.h"
+#include "scheduler/sizing.h"
+#include "scheduler/validate.h"
+
+namespace mlaps::bench {
+namespace {
+
+const Policy kPolicies[] = {Policy::kAiter, Policy::kAiterLegacy};
+
+void set_plan_counters(benchmark::State& state, const Plan& plan, const BenchWorkload* w = nullptr) {
+  if (w && w->upstream_us) state.counters["upstream_us"] = *w->upstream_us;  // quoted, not measured here
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * plan_bytes(plan));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * plan.num_works());
+  state.counters["works"] = plan.num_works();
+  state.counters["plan_bytes"] = static_cast<double>(plan_bytes(plan));
+}
+
+void bm_plan_fast(benchmark::State& state, const BenchWorkload* w, Policy policy) {
+  Plan plan;
+  for (auto _ : state) {
+    plan = make_plan(w->problem, policy);
+    benchmark::DoNotOptimize(plan.work_info.data());
+    benchmark::ClobberMemory();
+  }
+  set_plan_counters(state, plan, w);
+}
+
+void bm_plan_plain(benchmark::State& state, const BenchWorkload* w, Policy policy) {
+  Plan plan;
+  for (auto _ : state) {
+    plan = make_plan_plain(w->problem, policy);
+    benchmark::DoNotOptimize(plan.work_info.data());
+    benchmark::ClobberMemory();
+  }
+  set_plan_counters(state, plan);
+}
+
+// Upstream's calling convention: output buffers allocated once, refilled on every step. Each buffer is sized
+// by upstream's pre-#3606 get_ps_metadata_info_v1 formula (what upstream's timing used), or exactly where
+// that is too small (the post-#3606 plan can outgrow it; the PR #3606 formula can be 100x larger still).
+struct PlanBuffers {
+  std::vector<int32_t> work_indptr, reduce_indptr, reduce_partial_map;
+  std::vector<WorkInfo> work_info;
+  std::vector<FinalLoc> reduce_final_map;
+  PlanBuffers(const Problem& p, const Plan& need) {
+    const Capacity cap = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kLegacy);
+    auto size = [](int64_t cap_n, size_t need_n) {
+      return std::max<size_t>(static_cast<size_t>(cap_n), need_n);
+    };
+    work_indptr.assign(size(cap.work_indptr, need.work_indptr.size()), 0);
+    work_info.assign(size(cap.work_info, need.work_info.size()), WorkInfo{});
+    reduce_indptr.assign(size(cap.reduce_indptr, need.reduce_indptr.size()), 0);
+    reduce_final_map.assign(size(cap.reduce_final_map, need.reduce_final_map.size()), FinalLoc{});
+    reduce_partial_map.assign(size(cap.reduce_partial_map, need.reduce_partial_map.size()), 0);
+  }
+  PlanSpans spans() { return {work_indptr, work_info, reduce_indptr, reduce_final_map, reduce_partial_map}; }
+  int64_t bytes() const {
+    return static_cast<int64_t>((work_indptr.size() + reduce_indptr.size() + reduce_partial_map.size()) * 4 +
+                                work_info.size() * sizeof(WorkInfo) +
+                                reduce_final_map.size() * sizeof(FinalLoc));
+  }
+};
+
+// zero_tails: true writes every buffer entry as upstream does (unused tails zeroed); false writes the used
+// prefix only (the plan's bytes: the figure to hold against write_bytes/memcpy).
+void bm_plan_into(benchmark::State& state, const BenchWorkload* w, Policy policy, bool zero_tails) {
+  const Plan need = make_plan(w->problem, policy);
+  PlanBuffers buf(w->problem, need);
+  const PlanSpans spans = buf.spans();
+  PlanWorkspace ws;
+  for (auto _ : state) {
+    PlanSizes sizes = make_plan_into(w->problem, policy, spans, ws, zero_tails);
+    benchmark::DoNotOptimize(sizes);
+    benchmark::ClobberMemory();
+  }
+  set_plan_counters(state, need, w);
+  state.counters["buffer_bytes"] = static_cast<double>(buf.bytes());
+}
+
+void bm_validate(benchmark::State& state, const BenchWorkload* w, Policy policy) {
+  const Plan plan = make_plan(w->problem, policy);
+  ValidateOptions opt;
+  opt.contract = policy;
+  size_t violations = 0;
+  for (auto _ : state) {
+    auto v = validate(w->problem, plan, opt);
+    violations = v.size();
+    benchmark::DoNotOptimize(v.data());
+  }
+  set_plan_counters(state, plan);
+  state.counters["violations"] = static_cast<double>(violations);
+}
+
+// The floor: copy a finished plan's arrays into preallocated buffers of the same sizes (memcpy), or fill
+// them with a constant (memset, write-only traffic). A scheduler cannot be faster than writing its output.
+void bm_write_bytes(benchmark::State& state, const BenchWorkload* w, Policy policy, bool copy) {
+  const Plan plan = make_plan(w->problem, policy);
+  Plan dst = plan;  // same sizes, pages touched
+  for (auto _ : state) {
+    if (copy) {
+      std::memcpy(dst.work_indptr.data(), plan.work_indptr.data(), plan.work_indptr.size() * sizeof(int32_t));
+      std::memcpy(dst.work_info.data(), plan.work_info.data(), plan.work_info.size() * sizeof(WorkInfo));
+      std::memcpy(dst.reduce_indptr.data(), plan.reduce_indptr.data(),
+                  plan.reduce_indptr.size() * sizeof(int32_t));
+      std::memcpy(dst.reduce_final_map.data(), plan.reduce_final_map.data(),
+                  plan.reduce_final_map.size() * sizeof(FinalLoc));
+      std::memcpy(dst.reduce_partial_map.data(), plan.reduce_partial_map.data(),
+                  plan.reduce_partial_map.size() * sizeof(int32_t));
+    } else {
+      std::memset(dst.work_indptr.data(), 0, dst.work_indptr.size() * sizeof(int32_t));
+      std::memset(static_cast<void*>(dst.work_info.data()), 0, dst.work_info.size() * sizeof(WorkInfo));
+      std::memset(dst.reduce_indptr.data(), 0, dst.reduce_indptr.size() * sizeof(int32_t));
+      std::memset(static_cast<void*>(dst.reduce_final_map.data()), 0,
+                  dst.reduce_final_map.size() * sizeof(FinalLoc));
+      std::memset(dst.reduce_partial_map.data(), 0, dst.reduce_partial_map.size() * sizeof(int32_t));
+    }
+    benchmark::DoNotOptimize(dst.work_info.data());
+    benchmark::ClobberMemory();
+  }
+  set_plan_counters(state, plan);
+}
+
+}  // namespace
+
+void register_plan_benchmarks() {
+  for (const BenchWorkload& w : workloads()) {
+    if (!w.plan || (g_quick && !w.quick)) continue;
+    for (Policy policy : kPolicies) {
+      const std::string_view pol = policy_name(policy);
+      benchmark::RegisterBenchmark(bench_name({"plan/fast", pol, w.name}).c_str(), bm_plan_fast, &w, policy)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name({"plan/into", pol, w.name}).c_str(), bm_plan_into, &w, policy,
+                                   true)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name({"plan/into_prefix", pol, w.name}).c_str(), bm_plan_into, &w,
+                                   policy, false)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name({"plan/plain", pol, w.name}).c_str(), bm_plan_plain, &w, policy)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name({"validate", pol, w.name}).c_str(), bm_validate, &w, policy)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name({"write_bytes/memcpy", pol, w.name}).c_str(), bm_write_bytes,
+                                   &w, policy, true)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name({"write_bytes/memset", pol, w.name}).c_str(), bm_write_bytes,
+                                   &w, policy, false)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+}  // namespace mlaps::bench
