@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "scheduler/error.h"
@@ -19,8 +20,10 @@ namespace {
 using MatR = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Query rows per work item: bounds the score block to kRowBlock x kv_len doubles per thread, whatever the
-// sequence length, while the K/V gather (kv_len x 320 decodes) stays small next to the GEMMs.
-constexpr int32_t kRowBlock = 64;
+// sequence length, and is tall enough for Eigen's DGEMM to run near its peak on both GEMMs.
+constexpr int32_t kRowBlock = 512;
+// Decoded keys per wave (one group always fits whatever its length): 64Ki keys x 320 doubles = 160 MiB.
+constexpr int64_t kWaveKeys = int64_t{1} << 16;
 
 size_t to_size(int64_t x) {
   return static_cast<size_t>(x);
@@ -62,9 +65,22 @@ void check_inputs(const Problem& p, const AttnInputs& in) {
   }
 }
 
-struct Item {
-  int32_t b, kh, r0, r1;  // sequence, K head, local query rows [r0, r1)
+struct Group {
+  int32_t b, kh;
+  int32_t nk;    // keys any row of the sequence can see (the last row's count)
+  int64_t koff;  // first row of this group's K/V in the wave's decoded buffers
 };
+
+struct Item {
+  int32_t group, g, r0, r1;  // group (sequence, K head), q head within the GQA group, local rows [r0, r1)
+  int32_t nk;                // keys the block's last row can see
+};
+
+// Keys row i of a sequence can see: j <= i + kv_len - qo_len (bottom-right causal), all kv_len otherwise.
+int32_t visible_keys(bool causal, int32_t i, int32_t qo_len, int32_t kv_len) {
+  const int64_t n = causal ? int64_t{i} + kv_len - qo_len + 1 : int64_t{kv_len};
+  return static_cast<int32_t>(std::clamp<int64_t>(n, 0, kv_len));
+}
 
 }  // namespace
 
@@ -87,72 +103,137 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
   const double softmax_scale = in.softmax_scale != 0.0f ? double{in.softmax_scale} : 1.0 / std::sqrt(192.0);
   const double score_scale = softmax_scale * double{in.q_scale} * double{in.k_scale};
   const double v_scale = in.v_scale;
+  // Q decoded with the score scale folded in: s_ij = (scale * q_i) . k_j, equal to scale * (q_i . k_j) to
+  // rounding (~1e-16 relative), and one pass over the score block fewer.
+  std::array<double, 256> qlut{};
+  for (size_t c = 0; c < 256; ++c) qlut[c] = lut[c] * score_scale;
 
-  std::vector<Item> items;
-  for (int32_t b = 0; b < p.batch(); ++b)
-    for (int32_t kh = 0; kh < hk; ++kh)
-      for (int32_t r0 = 0; r0 < p.qo_len(b); r0 += kRowBlock)
-        items.push_back({b, kh, r0, std::min(r0 + kRowBlock, p.qo_len(b))});
-
-  const int num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
-  const int64_t n_items = static_cast<int64_t>(items.size());
-#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads)
-  for (int64_t it = 0; it < n_items; ++it) {
-    const Item& w = items[to_size(it)];
-    const int32_t qo_len = p.qo_len(w.b);
-    const int32_t kv_len = p.kv_len(w.b);
-    // Keys any row of the block can see: row i sees j <= i + kv_len - qo_len (bottom-right causal).
-    auto visible_keys = [&](int32_t i) {
-      const int64_t n = p.causal ? int64_t{i} + kv_len - qo_len + 1 : int64_t{kv_len};
-      return static_cast<int32_t>(std::clamp<int64_t>(n, 0, kv_len));
-    };
-    const int32_t nk = visible_keys(w.r1 - 1);
+  // Groups (sequence, K head) with at least one visible key, packed into waves: a wave's K/V are decoded
+  // once into contiguous double matrices shared by all its row blocks and q heads, then its items run.
+  // A wave holds one group, or several small ones up to kWaveKeys decoded keys (many short sequences).
+  std::vector<Group> groups;
+  std::vector<size_t> wave_begin{0};  // groups[wave_begin[w], wave_begin[w + 1]) form wave w
+  int64_t wave_keys = 0, max_wave_keys = 0;
+  int32_t max_nk = 0;
+  for (int32_t b = 0; b < p.batch(); ++b) {
+    const int32_t qo_len = p.qo_len(b);
+    if (qo_len == 0) continue;
+    const int32_t nk = visible_keys(p.causal, qo_len - 1, qo_len, p.kv_len(b));
     if (nk == 0) continue;  // every row empty: O = 0, LSE = -inf, as initialised
-
-    MatR k(nk, kQkHeadDim), v(nk, kVHeadDim);
-    for (int32_t j = 0; j < nk; ++j) {
-      const int64_t page = in.kv_page_indices[to_size(p.kv_indptr[w.b] + j)];
-      const uint8_t* kc = in.k.data() + (page * hk + w.kh) * kQkHeadDim;
-      const uint8_t* vc = in.v.data() + (page * hk + w.kh) * kVHeadDim;
-      for (int d = 0; d < kQkHeadDim; ++d) k(j, d) = lut[kc[d]];
-      for (int d = 0; d < kVHeadDim; ++d) v(j, d) = lut[vc[d]];
+    max_nk = std::max(max_nk, nk);
+    for (int32_t kh = 0; kh < hk; ++kh) {
+      if (wave_keys > 0 && wave_keys + nk > kWaveKeys) {
+        wave_begin.push_back(groups.size());
+        wave_keys = 0;
+      }
+      groups.push_back({b, kh, nk, wave_keys});
+      wave_keys += nk;
+      max_wave_keys = std::max(max_wave_keys, wave_keys);
     }
-    const int32_t rows = w.r1 - w.r0;
-    MatR q(rows, kQkHeadDim), s(rows, nk), pm(rows, nk), o(rows, kVHeadDim);
-    for (int32_t g = 0; g < gqa; ++g) {
-      const int32_t h = w.kh * gqa + g;
-      for (int32_t r = 0; r < rows; ++r) {
-        const int64_t tok = p.qo_indptr[w.b] + w.r0 + r;
-        const uint8_t* qc = in.q.data() + (tok * hq + h) * kQkHeadDim;
-        for (int d = 0; d < kQkHeadDim; ++d) q(r, d) = lut[qc[d]];
+  }
+  if (groups.empty()) return res;
+  wave_begin.push_back(groups.size());
+
+  // Decoded K and V of one wave (uninitialised: every row is decoded before it is read).
+  const std::unique_ptr<double[]> kbuf(new double[to_size(max_wave_keys * kQkHeadDim)]),
+      vbuf(new double[to_size(max_wave_keys * kVHeadDim)]);
+  std::vector<Item> items;
+  std::vector<int64_t> row_starts;  // per wave group: first decoded row, for the flattened decode loop
+  const int num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
+
+  for (size_t w = 0; w + 1 < wave_begin.size(); ++w) {
+    const size_t g0 = wave_begin[w], g1 = wave_begin[w + 1];
+    const int64_t n_rows = groups[g1 - 1].koff + groups[g1 - 1].nk;
+    row_starts.clear();
+    items.clear();
+    for (size_t gi = g0; gi < g1; ++gi) {
+      const Group& gr = groups[gi];
+      row_starts.push_back(gr.koff);
+      const int32_t qo_len = p.qo_len(gr.b), kv_len = p.kv_len(gr.b);
+      for (int32_t r0 = 0; r0 < qo_len; r0 += kRowBlock) {
+        const int32_t r1 = std::min(r0 + kRowBlock, qo_len);
+        const int32_t nk = visible_keys(p.causal, r1 - 1, qo_len, kv_len);
+        if (nk == 0) continue;
+        for (int32_t g = 0; g < gqa; ++g) items.push_back({static_cast<int32_t>(gi), g, r0, r1, nk});
       }
-      s.noalias() = q * k.transpose();
-      s *= score_scale;
-      std::vector<double> l(to_size(rows), 0.0), m(to_size(rows), -kInf);
-      for (int32_t r = 0; r < rows; ++r) {
-        const int32_t nv = visible_keys(w.r0 + r);
-        for (int32_t j = 0; j < nv; ++j) m[to_size(r)] = std::max(m[to_size(r)], s(r, j));
-        for (int32_t j = 0; j < nk; ++j) {
-          if (j >= nv) {
-            pm(r, j) = 0.0;
-            continue;
-          }
-          const double e = std::exp(s(r, j) - m[to_size(r)]);
-          l[to_size(r)] += e;  // l sums the unrounded P
-          pm(r, j) =
-              opt.round_p_fp8
-                  ? num::fp8_decode(num::fp8_encode(static_cast<float>(e), in.encoding, true), in.encoding)
-                  : e;
+    }
+    // Largest blocks first (causal blocks shrink towards the top rows): dynamic scheduling then balances.
+    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+      return int64_t{a.r1 - a.r0} * a.nk > int64_t{b.r1 - b.r0} * b.nk;
+    });
+    const int64_t n_items = static_cast<int64_t>(items.size());
+
+#pragma omp parallel num_threads(num_threads)
+    {
+      // Decode and gather K and V (through kv_page_indices) once per wave.
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < n_rows; ++row) {
+        const size_t gi = g0 + to_size(std::upper_bound(row_starts.begin(), row_starts.end(), row) -
+                                       row_starts.begin() - 1);
+        const Group& gr = groups[gi];
+        const int64_t j = row - gr.koff;
+        const int64_t page = in.kv_page_indices[to_size(p.kv_indptr[gr.b] + j)];
+        const uint8_t* kc = in.k.data() + (page * hk + gr.kh) * kQkHeadDim;
+        const uint8_t* vc = in.v.data() + (page * hk + gr.kh) * kVHeadDim;
+        double* kd = kbuf.get() + row * kQkHeadDim;
+        double* vd = vbuf.get() + row * kVHeadDim;
+        for (int d = 0; d < kQkHeadDim; ++d) kd[d] = lut[kc[d]];
+        for (int d = 0; d < kVHeadDim; ++d) vd[d] = lut[vc[d]];
+      }
+      // (implicit barrier: every item reads K/V rows decoded by other threads)
+
+      // Per-thread workspace: one (row block x keys) score block, the only qo x kv sized storage.
+      // (unique_ptr<double[]>: uninitialised, every entry read is written first)
+      const std::unique_ptr<double[]> qbuf(new double[to_size(kRowBlock * kQkHeadDim)]),
+          sbuf(new double[to_size(int64_t{kRowBlock} * max_nk)]),
+          obuf(new double[to_size(kRowBlock * kVHeadDim)]);
+      std::array<double, kRowBlock> l{}, m{};
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t it = 0; it < n_items; ++it) {
+        const Item& w_ = items[to_size(it)];
+        const Group& gr = groups[to_size(w_.group)];
+        const int32_t qo_len = p.qo_len(gr.b), kv_len = p.kv_len(gr.b);
+        const int32_t rows = w_.r1 - w_.r0, nk = w_.nk;
+        const int32_t h = gr.kh * gqa + w_.g;
+        Eigen::Map<MatR> q(qbuf.get(), rows, kQkHeadDim), s(sbuf.get(), rows, nk),
+            o(obuf.get(), rows, kVHeadDim);
+        const Eigen::Map<const MatR> k(kbuf.get() + gr.koff * kQkHeadDim, nk, kQkHeadDim),
+            v(vbuf.get() + gr.koff * kVHeadDim, nk, kVHeadDim);
+        for (int32_t r = 0; r < rows; ++r) {
+          const int64_t tok = p.qo_indptr[gr.b] + w_.r0 + r;
+          const uint8_t* qc = in.q.data() + (tok * hq + h) * kQkHeadDim;
+          double* qd = qbuf.get() + int64_t{r} * kQkHeadDim;
+          for (int d = 0; d < kQkHeadDim; ++d) qd[d] = qlut[qc[d]];
         }
-      }
-      o.noalias() = pm * v;
-      for (int32_t r = 0; r < rows; ++r) {
-        const int64_t tok = p.qo_indptr[w.b] + w.r0 + r;
-        const size_t th = to_size(tok * hq + h);
-        if (!(l[to_size(r)] > 0.0)) continue;  // empty row: O = 0, LSE = -inf (initialised)
-        res.lse_ln[th] = m[to_size(r)] + std::log(l[to_size(r)]);
-        double* out = res.out.data() + th * kVHeadDim;
-        for (int d = 0; d < kVHeadDim; ++d) out[d] = o(r, d) / l[to_size(r)] * v_scale;
+        s.noalias() = q * k.transpose();
+        for (int32_t r = 0; r < rows; ++r) {
+          const int32_t nv = visible_keys(p.causal, w_.r0 + r, qo_len, kv_len);
+          double* sr = sbuf.get() + int64_t{r} * nk;
+          Eigen::Map<Eigen::ArrayXd> e(sr, nv);
+          // A NaN score makes l NaN whatever the max, and the row is then left empty, as with a scalar max.
+          const double mr = nv > 0 ? e.maxCoeff() : -kInf;
+          // Eigen's vectorised exp (range reduction + rational approximation, ~1 ulp: far inside the
+          // 1e-12 absolute the tests ask of values <= 1).
+          e = (e - mr).exp();
+          l[to_size(r)] = e.sum();  // l sums the unrounded P
+          m[to_size(r)] = mr;
+          if (opt.round_p_fp8)
+            for (int32_t j = 0; j < nv; ++j)
+              sr[j] =
+                  num::fp8_decode(num::fp8_encode(static_cast<float>(sr[j]), in.encoding, true), in.encoding);
+          std::fill(sr + nv, sr + nk, 0.0);  // masked keys
+        }
+        o.noalias() = s * v;
+        for (int32_t r = 0; r < rows; ++r) {
+          const double lr = l[to_size(r)];
+          if (!(lr > 0.0)) continue;  // empty row: O = 0, LSE = -inf (initialised)
+          const int64_t tok = p.qo_indptr[gr.b] + w_.r0 + r;
+          const size_t th = to_size(tok * hq + h);
+          res.lse_ln[th] = m[to_size(r)] + std::log(lr);
+          double* out = res.out.data() + th * kVHeadDim;
+          const double* od = obuf.get() + int64_t{r} * kVHeadDim;
+          for (int d = 0; d < kVHeadDim; ++d) out[d] = od[d] / lr * v_scale;
+        }
       }
     }
   }
