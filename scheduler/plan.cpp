@@ -199,69 +199,121 @@ struct PlanCore {
   PlanWorkspace& ws;
   Geometry g;
   PlanSizes sizes;
+  int32_t npieces = 0;
+  int32_t touched = 0;  // tiles [0, touched) got at least one piece (the scheduled tiles are a prefix)
 
   PlanCore(const Problem& prob, Policy pol, PlanWorkspace& w)
       : p(prob), policy(pol), ws(w), g(geometry(prob)) {}
 
-  bool skipped(const WorkInfo& piece) const {
-    return policy == Policy::kAiterLegacy && piece.partial_o_loc == -1;
-  }
-
-  // One cluster, one head: the distribution loop of contract 2.3 with q_head_range 0.
+  // One cluster, one head: the distribution loop of contract 2.3 with q_head_range 0. Pieces go to
+  // ws.pieces_[0, npieces); tile t's pieces are [tile_first_piece_[t], tile_first_piece_[t + 1]) for
+  // t < touched (tile_first_piece_[touched] = npieces).
   void schedule() {
-    const int32_t total_units = fill_query_tiles(p, ws.tiles_);
+    const int32_t G = g.G, bs = g.bs, bpu = g.bpu;
+    const int32_t kvg = p.kvlen_granularity();
+    const int kvg_shift = std::countr_zero(static_cast<uint32_t>(kvg));  // a power of two (validated)
+    auto units_of = [kvg, kvg_shift](int32_t eff) {  // truncating toward zero, as upstream (2.5.3)
+      const int32_t num = eff + kvg - 1;
+      return num >= 0 ? num >> kvg_shift : num / kvg;
+    };
+    const CeilDiv ranges_of(G);
+    const bool causal = p.causal;
+    const int32_t* qo_indptr = p.qo_indptr.data();
+    const int32_t* kv_indptr = p.kv_indptr.data();
+    const int32_t* ctx = p.context_lens.data();
+    const int32_t B = p.batch();
+    // Step 1 in closed form per sequence: the tile count and total_units (a non-causal sequence's tiles all
+    // see the whole context). The tiles themselves are generated as the distribution loop reaches them.
+    int32_t total_units = 0, ntiles = 0;
+    for (int32_t b = 0; b < B; ++b) {
+      const int32_t qo_len = qo_indptr[b + 1] - qo_indptr[b];
+      const int32_t kv_len = ctx[b];
+      const int32_t n = ranges_of(qo_len);
+      ntiles += n;
+      if (!causal) {
+        total_units += n * units_of(kv_len);
+      } else {
+        for (int32_t r = 0; r < n; ++r)
+          total_units += units_of(std::min(kv_len - qo_len + std::min(r * G + G, qo_len), kv_len));
+      }
+    }
     const int32_t average = total_units / g.tpc;
     const int32_t reminder = total_units % g.tpc;
-    const std::vector<QTile>& tiles = ws.tiles_;
-    const int32_t ntiles = static_cast<int32_t>(tiles.size());
-    ws.pieces_.clear();
+    // Each TG cuts at most one tile, so pieces <= tiles + TGs (bounded by validate_problem).
+    const size_t max_pieces = static_cast<size_t>(ntiles) + static_cast<size_t>(g.tpc);
+    if (ws.pieces_.size() < max_pieces) ws.pieces_.resize(max_pieces);
+    if (ws.tile_first_piece_.size() < static_cast<size_t>(ntiles) + 1)
+      ws.tile_first_piece_.resize(static_cast<size_t>(ntiles) + 1);
     ws.tg_end_.resize(static_cast<size_t>(g.tpc));
-    ws.tile_first_piece_.assign(tiles.size(), -1);
-    ws.tile_num_pieces_.assign(tiles.size(), 0);
-    int32_t tile = 0, block = 0, partial = 0;
-    for (int32_t tg = 0; tg < g.tpc; ++tg) {
-      int32_t cap = (tg < reminder ? average + 1 : average) * g.bpu;
-      while (tile < ntiles && cap > 0) {
-        const QTile& t = tiles[tile];
-        const int32_t rem_blocks = t.num_blocks - block;
-        const int32_t rem_kv = t.effective_kv - block * g.bs;
-        const int32_t kv_start = block + p.kv_indptr[t.batch];
-        const int32_t piece = static_cast<int32_t>(ws.pieces_.size());
-        if (ws.tile_num_pieces_[tile]++ == 0) ws.tile_first_piece_[tile] = piece;
-        int32_t consume;
-        if (rem_kv <= cap * g.bs) {
-          consume = rem_blocks;
-          const int32_t pol = (policy == Policy::kAiterLegacy && block == 0) ? -1 : g.G * partial++;
-          const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
-          ws.pieces_.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, 0, 0});
-          ++tile;
-          block = 0;
-        } else {
-          consume = cap;
-          const int32_t pol = g.G * partial++;
-          const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
-          const int32_t kv_offset = p.context_lens[t.batch] - (kv_end - p.kv_indptr[t.batch]) * g.bs;
-          ws.pieces_.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, kv_offset, 0});
-          block += consume;
+    WorkInfo* pieces = ws.pieces_.data();
+    int32_t* first_piece = ws.tile_first_piece_.data();
+    int32_t* tg_end = ws.tg_end_.data();
+    const bool legacy = policy == Policy::kAiterLegacy;
+
+    // Emission order (sequence by sequence, ping-pong within a sequence); the TG state (tg, cap) carries
+    // across tiles: a TG whose capacity is spent hands over to the next, as upstream's while loop does.
+    int32_t tile = 0, block = 0, partial = 0, np = 0, nskipped = 0;
+    int32_t tg = 0;
+    auto cap_of = [&](int32_t t) { return (t < reminder ? average + 1 : average) * bpu; };
+    int32_t cap = cap_of(0);
+    for (int32_t b = 0; b < B; ++b) {
+      const int32_t q0 = qo_indptr[b];
+      const int32_t qo_len = qo_indptr[b + 1] - q0;
+      const int32_t kv_len = ctx[b];
+      const int32_t n = ranges_of(qo_len);
+      const int32_t kv_base = kv_indptr[b];
+      const int32_t kv_limit = kv_indptr[b + 1];
+      for (int32_t i = 0; i < n; ++i, ++tile) {
+        const int32_t r = (i & 1) == 0 ? i >> 1 : n - 1 - (i >> 1);
+        const int32_t local_start = r * G;
+        const int32_t local_end = std::min(local_start + G, qo_len);
+        const int32_t eff = causal ? std::min(kv_len - qo_len + local_end, kv_len) : kv_len;
+        const int32_t blocks = units_of(eff) * bpu;
+        const int32_t qs = local_start + q0, qe = local_end + q0;
+        block = 0;
+        for (;;) {
+          while (cap <= 0) {
+            tg_end[tg] = np;
+            if (++tg == g.tpc) goto scheduled;
+            cap = cap_of(tg);
+          }
+          const int32_t kv_start = block + kv_base;
+          if (block == 0) first_piece[tile] = np;
+          if (eff - block * bs <= cap * bs) {  // the tile finishes in this TG
+            const int32_t consume = blocks - block;
+            int32_t pol;
+            if (legacy && block == 0) {
+              pol = -1;
+              ++nskipped;
+            } else {
+              pol = G * partial++;
+            }
+            const int32_t kv_end = std::min(kv_start + consume, kv_limit);
+            pieces[np++] = WorkInfo{b, pol, qs, qe, kv_start, kv_end, 0, 0};
+            cap -= consume;
+            block = 0;
+            break;
+          }
+          // the tile is cut here: the TG's whole capacity
+          const int32_t pol = G * partial++;
+          const int32_t kv_end = std::min(kv_start + cap, kv_limit);
+          const int32_t kv_offset = kv_len - (kv_end - kv_base) * bs;
+          pieces[np++] = WorkInfo{b, pol, qs, qe, kv_start, kv_end, kv_offset, 0};
+          block += cap;
+          cap = 0;
         }
-        cap -= consume;
       }
-      ws.tg_end_[tg] = static_cast<int32_t>(ws.pieces_.size());
     }
-    const int32_t npieces = static_cast<int32_t>(ws.pieces_.size());
+    for (; tg < g.tpc; ++tg) tg_end[tg] = np;
+  scheduled:
+    npieces = np;
+    touched = tile + (block != 0 ? 1 : 0);
+    first_piece[touched] = np;
     // Cannot overflow: validate_problem bounds heads * (tiles + tpc).
-    sizes.num_works = p.num_heads_k * npieces;
-    sizes.num_reduce_entries = 0;
-    sizes.num_partials = 0;
-    for (int32_t i = 0; i < ntiles; ++i) {
-      int32_t n = 0;
-      for (int32_t k = 0; k < ws.tile_num_pieces_[i]; ++k)
-        n += skipped(ws.pieces_[ws.tile_first_piece_[i] + k]) ? 0 : 1;
-      if (n > 0) {
-        ++sizes.num_reduce_entries;
-        sizes.num_partials += n;
-      }
-    }
+    sizes.num_works = p.num_heads_k * np;
+    // A skipped piece (legacy, pol -1) is a whole tile on its own: it drops one entry and one partial.
+    sizes.num_reduce_entries = touched - nskipped;
+    sizes.num_partials = np - nskipped;
   }
 
   // Emission index of the tile covering range r of a sequence with n ranges (inverse of the ping-pong order).
@@ -270,59 +322,67 @@ struct PlanCore {
   }
 
   void write(const PlanSpans& out) const {
-    // work_indptr and work_info: cluster by cluster, TG by TG, head by head.
+    // work_indptr and work_info: cluster by cluster, TG by TG, head by head. Cluster c, head kho of the
+    // cluster is the pieces with q_head_range = pack(lo, hi) for K head c * khpc + kho, i.e. the pieces'
+    // q_head_range 0 plus (c * khpc + kho) * qhg * (1 + 2^16) (hi <= 0xFFFF, so no carry).
     int32_t* indptr = out.work_indptr.data();
     WorkInfo* dst = out.work_info.data();
     const WorkInfo* pieces = ws.pieces_.data();
-    // Cluster 0 from the pieces; cluster c is cluster 0 with every head shifted by c * khpc K heads, i.e.
-    // q_head_range + c * khpc * qhg * (1 + 2^16) (lo and hi both move; hi <= 0xFFFF, so no carry).
-    int32_t idx = 0;
+    const int32_t* tg_end = ws.tg_end_.data();
+    const uint32_t head_step = static_cast<uint32_t>(g.qhg) * 0x10001u;
+    const uint32_t head_hi = static_cast<uint32_t>(g.qhg) << 16;
     indptr[0] = 0;
-    int32_t begin = 0;
-    for (int32_t tg = 0; tg < g.tpc; ++tg) {
-      const int32_t end = ws.tg_end_[tg];
-      for (int32_t kho = 0; kho < g.khpc; ++kho) {
-        const int32_t qhr = WorkInfo::pack_heads(kho * g.qhg, (kho + 1) * g.qhg);
-        for (int32_t k = begin; k < end; ++k) {
-          WorkInfo w = pieces[k];
-          w.q_head_range = qhr;
-          dst[idx++] = w;
-        }
-      }
-      indptr[tg + 1] = idx;
-      begin = end;
-    }
-    const int32_t per_cluster = idx;
-    const uint32_t step = static_cast<uint32_t>(g.khpc * g.qhg) * 0x10001u;
-    for (int32_t c = 1; c < g.nc; ++c) {
-      copy_shifting_heads(dst + static_cast<size_t>(c) * per_cluster, dst, per_cluster,
-                          step * static_cast<uint32_t>(c));
+    int32_t idx = 0;
+    for (int32_t c = 0; c < g.nc; ++c) {
       int32_t* ip = indptr + static_cast<size_t>(c) * g.tpc;
-      const int32_t off = c * per_cluster;
-      for (int32_t tg = 1; tg <= g.tpc; ++tg) ip[tg] = indptr[tg] + off;
+      const uint32_t kh0 = static_cast<uint32_t>(c * g.khpc);
+      if (g.khpc == 1) {
+        const uint32_t delta = kh0 * head_step + head_hi;
+        copy_shifting_heads(dst + idx, pieces, npieces, delta);
+        for (int32_t tg = 0; tg < g.tpc; ++tg) ip[tg + 1] = idx + tg_end[tg];
+        idx += npieces;
+        continue;
+      }
+      int32_t begin = 0;
+      for (int32_t tg = 0; tg < g.tpc; ++tg) {
+        const int32_t end = tg_end[tg];
+        const int32_t cnt = end - begin;
+        for (int32_t kho = 0; kho < g.khpc; ++kho) {
+          const uint32_t delta = (kh0 + static_cast<uint32_t>(kho)) * head_step + head_hi;
+          copy_shifting_heads(dst + idx, pieces + begin, cnt, delta);
+          idx += cnt;
+        }
+        ip[tg + 1] = idx;
+        begin = end;
+      }
     }
     // Reduce info: tiles in global row order (batch by batch, range by range), slots ascending (= piece
     // order).
+    const int32_t* first_piece = ws.tile_first_piece_.data();
+    int32_t* rip = out.reduce_indptr.data();
+    FinalLoc* rfm = out.reduce_final_map.data();
+    int32_t* rpm = out.reduce_partial_map.data();
+    const bool legacy = policy == Policy::kAiterLegacy;
     int32_t entry = 0, total = 0;
-    out.reduce_indptr[0] = 0;
+    rip[0] = 0;
     int32_t base = 0;
     const CeilDiv ranges_of(g.G);
-    for (int32_t b = 0; b < p.batch(); ++b) {
-      const int32_t qo_len = p.qo_indptr[b + 1] - p.qo_indptr[b];
+    const int32_t* qo_indptr = p.qo_indptr.data();
+    const int32_t B = p.batch();
+    const int32_t G = g.G;
+    for (int32_t b = 0; b < B && base < touched; ++b) {
+      const int32_t q0 = qo_indptr[b];
+      const int32_t qo_len = qo_indptr[b + 1] - q0;
       const int32_t n = ranges_of(qo_len);
       for (int32_t r = 0; r < n; ++r) {
         const int32_t t = base + emission_of_range(r, n);
-        const int32_t first = ws.tile_first_piece_[t];
-        const int32_t count = ws.tile_num_pieces_[t];
-        const int32_t before = total;
-        for (int32_t k = 0; k < count; ++k) {
-          const WorkInfo& piece = pieces[first + k];
-          if (!skipped(piece)) out.reduce_partial_map[total++] = piece.partial_o_loc;
-        }
-        if (total != before) {
-          out.reduce_final_map[entry] = FinalLoc{ws.tiles_[t].qo_start, ws.tiles_[t].qo_end};
-          out.reduce_indptr[++entry] = total;
-        }
+        if (t >= touched) continue;
+        const int32_t first = first_piece[t];
+        const int32_t last = first_piece[t + 1];
+        if (legacy && pieces[first].partial_o_loc == -1) continue;  // a whole tile, skipped (one piece)
+        for (int32_t k = first; k < last; ++k) rpm[total++] = pieces[k].partial_o_loc;
+        rfm[entry] = FinalLoc{q0 + r * G, q0 + std::min(r * G + G, qo_len)};
+        rip[++entry] = total;
       }
       base += n;
     }
