@@ -20,7 +20,8 @@ int64_t parse_int(const std::string& field, std::string_view tok, const std::str
   const char* e = tok.data() + tok.size();
   auto [ptr, ec] = std::from_chars(b, e, v);
   if (tok.empty() || ec != std::errc() || ptr != e) {
-    throw InputError(field, fmt::format("'{}' is not a non-negative integer (items are LEN or LENxCOUNT)", item));
+    throw InputError(field,
+                     fmt::format("'{}' is not a non-negative integer (items are LEN or LENxCOUNT)", item));
   }
   if (v < 0) throw InputError(field, fmt::format("'{}' is negative; lengths must be >= 0", item));
   if (v > std::numeric_limits<int32_t>::max()) {
@@ -61,7 +62,8 @@ std::vector<int32_t> parse_length_list(const std::string& field, const std::stri
 }
 
 void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
-  app.add_option("--qo-lens", qo_lens, "query lengths per sequence: comma list, LENxCOUNT repeats (e.g. 8x16)");
+  app.add_option("--qo-lens", qo_lens,
+                 "query lengths per sequence: comma list, LENxCOUNT repeats (e.g. 8x16)");
   app.add_option("--kv-lens", kv_lens, "KV (context) lengths per sequence, same form (e.g. 1200x16)");
   app.add_option("--heads", heads, "K heads (num_heads_k)")->capture_default_str();
   app.add_option("--gqa", gqa, "q heads per K head (gqa_ratio)")->capture_default_str();
@@ -70,12 +72,14 @@ void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
   app.add_option("--block-size", block_size, "tokens per KV page")->capture_default_str();
   app.add_option("--tile-q", tile_q, "query rows per tile")->capture_default_str();
   app.add_option("--tile-kv", tile_kv, "keys per KV tile")->capture_default_str();
-  app.add_flag("--allow-causal-qo-gt-kv", allow_causal_qo_gt_kv,
-               "let causal qo_len > kv_len through (invalid prefill; studies upstream's behaviour, contract 2.5.3)");
+  app.add_flag(
+      "--allow-causal-qo-gt-kv", allow_causal_qo_gt_kv,
+      "let causal qo_len > kv_len through (invalid prefill; studies upstream's behaviour, contract 2.5.3)");
   app.add_option("--policy", policy, "scheduling policy: aiter (post-#3606) | aiter-legacy (pre-#3606)")
       ->capture_default_str();
   app.add_option("--problem", problem_file, "problem as a JSON file instead of the length options");
-  app.add_option("--workload", workload, "a named workload (see `mlaps workloads`) instead of the length options");
+  app.add_option("--workload", workload,
+                 "a named workload (see `mlaps workloads`) instead of the length options");
   if (with_dump) {
     app.add_option("--from-aiter-dump", aiter_dump_dir,
                    "read upstream's metadata dump (test_mla_prefill_ps.py --dump_metadata) from DIR");

@@ -27,7 +27,8 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
   auto o = std::make_shared<Opts>();
   app->add_option("--new-lens", o->new_lens, "new tokens per sequence (LEN or LENxCOUNT list)")->required();
   app->add_option("--ctx-lens", o->ctx_lens, "cached context tokens per sequence (same form)")->required();
-  app->add_option("--chunk-size", o->chunk_size, "context tokens per chunk (vLLM's max_context_chunk)")->required();
+  app->add_option("--chunk-size", o->chunk_size, "context tokens per chunk (vLLM's max_context_chunk)")
+      ->required();
   app->add_option("--heads", o->heads, "K heads")->capture_default_str();
   app->add_option("--gqa", o->gqa, "q heads per K head")->capture_default_str();
   app->add_option("--num-cu", o->num_cu, "CU count")->capture_default_str();
@@ -88,25 +89,26 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
       }
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << fmt::format("mlaps chunked: policy {}, {} sequences, chunk {} tokens, {} parts\n", o->policy,
-                               cp.new_lens.size(), cp.chunk_size, r.parts.size());
+      std::cout << fmt::format("mlaps chunked: policy {}, {} sequences, chunk {} tokens, {} parts\n",
+                               o->policy, cp.new_lens.size(), cp.chunk_size, r.parts.size());
       std::cout << fmt::format("  {:<18} {:>7} {:>8} {:>8} {:>16} {:>14} {:>10}\n", "part", "works", "pol -1",
                                "reduce", "unwritten out", "unwritten lse", "zero-kv");
       for (const auto& part : r.parts) {
-        std::cout << fmt::format("  {:<18} {:>7} {:>8} {:>8} {:>16} {:>14} {:>10}\n", part.name, part.num_works,
-                                 part.num_direct_works, part.num_reduce_entries, part.unwritten.output,
-                                 part.unwritten.lse, part.trailing_zero_kv_rows);
+        std::cout << fmt::format("  {:<18} {:>7} {:>8} {:>8} {:>16} {:>14} {:>10}\n", part.name,
+                                 part.num_works, part.num_direct_works, part.num_reduce_entries,
+                                 part.unwritten.output, part.unwritten.lse, part.trailing_zero_kv_rows);
       }
-      std::cout << fmt::format("  merged vs float64: output max |err| {:.3g}, mismatch fraction {:.3g}; LSE max "
-                               "|err| {:.3g}\n",
-                               r.merged.output.max_abs_err, r.merged.output.mismatch_fraction,
-                               r.merged.lse.max_abs_err);
-      std::cout << fmt::format("  had every entry been written: output max |err| {:.3g}, mismatch fraction {:.3g}\n",
-                               r.merged_clean.output.max_abs_err, r.merged_clean.output.mismatch_fraction);
-      std::cout << fmt::format("  garbage: {} unwritten entries read as LSE {}, changed {} output elements (max "
-                               "change {:.3g})\n",
-                               r.garbage_entries, o->garbage_lse, r.garbage_changed_elements,
-                               r.garbage_max_abs_change);
+      std::cout << fmt::format(
+          "  merged vs float64: output max |err| {:.3g}, mismatch fraction {:.3g}; LSE max "
+          "|err| {:.3g}\n",
+          r.merged.output.max_abs_err, r.merged.output.mismatch_fraction, r.merged.lse.max_abs_err);
+      std::cout << fmt::format(
+          "  had every entry been written: output max |err| {:.3g}, mismatch fraction {:.3g}\n",
+          r.merged_clean.output.max_abs_err, r.merged_clean.output.mismatch_fraction);
+      std::cout << fmt::format(
+          "  garbage: {} unwritten entries read as LSE {}, changed {} output elements (max "
+          "change {:.3g})\n",
+          r.garbage_entries, o->garbage_lse, r.garbage_changed_elements, r.garbage_max_abs_change);
       std::cout << (r.pass ? std::string("PASS") : r.summary()) << "\n";
     }
     return r.pass ? 0 : 1;

@@ -1,4 +1,5 @@
-// `mlaps conformance`: the plan on the GPU kernels, compared with the emulator bit for bit (gpu/conformance.h).
+// `mlaps conformance`: the plan on the GPU kernels, compared with the emulator bit for bit
+// (gpu/conformance.h).
 #include <iostream>
 
 #include "cli/commands.h"

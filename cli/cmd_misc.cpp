@@ -17,8 +17,8 @@ std::string ledger_lookup(const Problem& p, const std::vector<Violation>& v) {
   std::string s = fmt::format("{}: {} ({}; contract {})", m->id, m->title, m->upstream, m->contract);
   if (m->exact) s += fmt::format(" [recorded case '{}']", m->case_name);
   if (m->unexplained > 0) {
-    s += fmt::format(" - explains {} of the violations; {} are NOT explained by any ledger entry", m->explained,
-                     m->unexplained);
+    s += fmt::format(" - explains {} of the violations; {} are NOT explained by any ledger entry",
+                     m->explained, m->unexplained);
   }
   return s;
 }
@@ -44,7 +44,8 @@ void add_workloads_command(CLI::App& root, CommandRunner& runner) {
     for (const auto& w : workloads()) {
       std::cout << fmt::format("{:<36} {}{}\n", w.name, w.description,
                                w.valid_for_aiter ? "" : fmt::format(" [known defect: {}]", w.ledger_id));
-      if (is_cli_representable(w.problem)) std::cout << fmt::format("{:<36}   {}\n", "", cli_flags(w.problem));
+      if (is_cli_representable(w.problem))
+        std::cout << fmt::format("{:<36}   {}\n", "", cli_flags(w.problem));
     }
     return 0;
   });

@@ -73,7 +73,8 @@ Capacity capacity_for(const Problem& p, SizingFormula f, int max_kvlen, int batc
 }  // namespace
 
 void add_plan_command(CLI::App& root, CommandRunner& runner) {
-  auto* app = root.add_subcommand("plan", "schedule a problem: upstream's PS metadata (JSON, text table, SVG)");
+  auto* app =
+      root.add_subcommand("plan", "schedule a problem: upstream's PS metadata (JSON, text table, SVG)");
   struct Opts {
     ProblemArgs a;
     std::string format = "text", svg, dump_out, sizing;
@@ -95,7 +96,8 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
     }
     const Loaded l = load_or_plan(o->a, *app);
     const SizingFormula f = parse_sizing(o->sizing, l.plan.policy);
-    const Capacity cap = l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
+    const Capacity cap =
+        l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
     // Produce every artefact before writing any, so a failure leaves nothing half-written.
     const std::string out =
         o->format == "json" ? plan_json(l.plan, cap, f).dump() + "\n" : plan_text(l.problem, l.plan, cap);
@@ -120,7 +122,8 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--contract", o->contract,
                   "contract to hold the plan to: aiter (#3606: every tile has a reduce entry) | aiter-legacy")
       ->capture_default_str();
-  app->add_option("--sizing", o->sizing, "buffer formula the plan must fit: legacy | pr3606 (default: contract's)");
+  app->add_option("--sizing", o->sizing,
+                  "buffer formula the plan must fit: legacy | pr3606 (default: contract's)");
   app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
   app->add_option("--batch-size", o->batch_size, "sizing: batch size B (default: problem's)");
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
@@ -133,7 +136,8 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     ValidateOptions vo;
     vo.contract = contract;
     const SizingFormula f = parse_sizing(o->sizing, contract);
-    vo.capacity = l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
+    vo.capacity =
+        l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
     const auto violations = validate(l.problem, l.plan, vo);
     const auto ledger = ledger_lookup(l.problem, violations);
     if (o->format == "json") {
@@ -144,8 +148,13 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       j["ledger"] = ledger.empty() ? nlohmann::json(nullptr) : nlohmann::json(ledger);
       auto& arr = j["violations"] = nlohmann::json::array();
       for (const auto& v : violations) {
-        arr.push_back({{"invariant", v.invariant}, {"detail", v.detail}, {"tg", v.tg}, {"head", v.head},
-                       {"qo_start", v.qo_start}, {"qo_end", v.qo_end}, {"work", v.work}});
+        arr.push_back({{"invariant", v.invariant},
+                       {"detail", v.detail},
+                       {"tg", v.tg},
+                       {"head", v.head},
+                       {"qo_start", v.qo_start},
+                       {"qo_end", v.qo_end},
+                       {"work", v.work}});
       }
       std::cout << j.dump(2) << "\n";
     } else {
@@ -153,10 +162,11 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       std::map<std::string, int> counts;
       for (const auto& v : violations) counts[v.invariant]++;
       if (violations.empty()) {
-        std::cout << fmt::format("ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
-                                 "reduce entries)\n",
-                                 policy_name(l.plan.policy), policy_name(contract), l.plan.num_works(),
-                                 l.plan.num_reduce_entries());
+        std::cout << fmt::format(
+            "ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
+            "reduce entries)\n",
+            policy_name(l.plan.policy), policy_name(contract), l.plan.num_works(),
+            l.plan.num_reduce_entries());
       } else {
         std::cout << fmt::format("\n{} violation(s):", violations.size());
         for (const auto& [k, n] : counts) std::cout << fmt::format(" {} x{};", k, n);

@@ -30,7 +30,9 @@ num::Fp8Encoding parse_encoding(const std::string& s) {
   if (s == "e4m3fnuz") return num::Fp8Encoding::kE4M3FNUZ;
   throw InputError("--encoding", fmt::format("'{}' is not one of e4m3fn (gfx950), e4m3fnuz (gfx942)", s));
 }
-const char* encoding_name(num::Fp8Encoding e) { return e == num::Fp8Encoding::kE4M3FN ? "e4m3fn" : "e4m3fnuz"; }
+const char* encoding_name(num::Fp8Encoding e) {
+  return e == num::Fp8Encoding::kE4M3FN ? "e4m3fn" : "e4m3fnuz";
+}
 
 namespace {
 
@@ -139,7 +141,8 @@ std::vector<double> error_grid(const RefResult& ref, const FinalState& got, int 
 
 void add_run_command(CLI::App& root, CommandRunner& runner) {
   auto* app = root.add_subcommand(
-      "run", "random fp8 inputs -> plan -> emulated prefill + reduce (poisoned buffers) -> compare with float64");
+      "run",
+      "random fp8 inputs -> plan -> emulated prefill + reduce (poisoned buffers) -> compare with float64");
   struct Opts {
     ProblemArgs a;
     uint64_t seed = 0;
@@ -156,13 +159,15 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--softmax-scale", o->softmax_scale, "softmax scale (default 1/sqrt(192))");
   app->add_flag("--v-from-k", o->v_from_k, "V = first 128 dims of K, as upstream's test builds it");
   app->add_flag("--exact-p", o->exact_p, "model: keep P in fp32 for P.V (default: P rounded to fp8)");
-  app->add_flag("--ref-exact-p", o->ref_exact_p,
-                "reference: never round P (default: round P to fp8 whenever the model does, as upstream's fp8 "
-                "reference branch can; rows that see few keys otherwise miss 0.05 by fp8 P alone)");
+  app->add_flag(
+      "--ref-exact-p", o->ref_exact_p,
+      "reference: never round P (default: round P to fp8 whenever the model does, as upstream's fp8 "
+      "reference branch can; rows that see few keys otherwise miss 0.05 by fp8 P alone)");
   app->add_option("--threads", o->threads, "emulator threads (default: OpenMP's)");
   app->add_flag("--json", o->json, "print one JSON object instead of the table");
   app->add_flag("--quiet", o->quiet, "no progress lines");
-  app->add_option("--dump", o->dump, "write inputs, plan, outputs and manifest.json into DIR (must not exist)");
+  app->add_option("--dump", o->dump,
+                  "write inputs, plan, outputs and manifest.json into DIR (must not exist)");
   app->add_option("--heatmap", o->heatmap, "draw max |output error| per (row bucket, head) into FILE.svg");
   runner.on(app, [o, app]() -> int {
     const Problem p = o->a.problem(*app);
@@ -215,8 +220,9 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       for (double v : grid) {
         if (std::isfinite(v)) vmax = std::max(vmax, v);
       }
-      heat = heatmap_svg(fmt::format("mlaps run: max |output error| vs float64, policy {}", policy_name(policy)),
-                         grid, rows, p.num_heads_q(), "query-row bucket", "q head", std::max(vmax, 1e-6));
+      heat =
+          heatmap_svg(fmt::format("mlaps run: max |output error| vs float64, policy {}", policy_name(policy)),
+                      grid, rows, p.num_heads_q(), "query-row bucket", "q head", std::max(vmax, 1e-6));
     }
     if (!o->dump.empty()) write_run_dump(o->dump, p, plan, cap, in, buf, policy);
     if (!heat.empty()) write_file_atomic(o->heatmap, heat);
@@ -249,15 +255,18 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       std::cout << fmt::format("mlaps run: policy {}, {} sequences, {} q heads, {} CUs, {}, {}, seed {}\n",
                                policy_name(policy), p.batch(), p.num_heads_q(), p.num_cu,
                                p.causal ? "causal" : "non-causal", encoding_name(io.encoding), o->seed);
-      std::cout << fmt::format("  plan        {} works ({} direct-write, pol -1), {} reduce entries, {} query tiles\n",
-                               plan.num_works(), direct, plan.num_reduce_entries(), make_query_tiles(p).size());
+      std::cout << fmt::format(
+          "  plan        {} works ({} direct-write, pol -1), {} reduce entries, {} query tiles\n",
+          plan.num_works(), direct, plan.num_reduce_entries(), make_query_tiles(p).size());
       std::cout << fmt::format("  unwritten   output {} (row, head) pairs, final LSE {} (row, head) pairs\n",
                                cmp.unwritten.output, cmp.unwritten.lse);
-      std::cout << fmt::format("  output      max |err| {:.3g}, mismatch fraction {:.3g} (atol = rtol = 0.05)\n",
-                               cmp.output.max_abs_err, cmp.output.mismatch_fraction);
-      std::cout << fmt::format("  final LSE   max |err| {:.3g} over {} finite entries (bound 0.03), {} anomaly-mask "
-                               "mismatches\n",
-                               cmp.lse.max_abs_err, cmp.lse.compared, cmp.lse.mask_mismatch);
+      std::cout << fmt::format(
+          "  output      max |err| {:.3g}, mismatch fraction {:.3g} (atol = rtol = 0.05)\n",
+          cmp.output.max_abs_err, cmp.output.mismatch_fraction);
+      std::cout << fmt::format(
+          "  final LSE   max |err| {:.3g} over {} finite entries (bound 0.03), {} anomaly-mask "
+          "mismatches\n",
+          cmp.lse.max_abs_err, cmp.lse.compared, cmp.lse.mask_mismatch);
       std::cout << (cmp.pass ? std::string("PASS") : cmp.summary()) << "\n";
     }
     return cmp.pass ? 0 : 1;

@@ -12,7 +12,9 @@ class Progress {
   ~Progress();
   void update(int64_t done, int64_t total);
   // Adapter for sim's ProgressFn.
-  static void callback(int64_t done, int64_t total, void* self) { static_cast<Progress*>(self)->update(done, total); }
+  static void callback(int64_t done, int64_t total, void* self) {
+    static_cast<Progress*>(self)->update(done, total);
+  }
   bool enabled() const { return enabled_; }
 
  private:

@@ -51,8 +51,8 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
       "(capacity {}) | partials {} (capacity {})\n\n",
       tiles.size(), plan.num_works(), cap.work_info, minus_one, plan.num_reduce_entries(),
       cap.reduce_final_map, plan.reduce_partial_map.size(), cap.reduce_partial_map);
-  s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}\n", "TG", "work", "batch", "qo [start,end)",
-                   "kv [start,end)", "kv_off", "pol", "q heads");
+  s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}\n", "TG", "work", "batch",
+                   "qo [start,end)", "kv [start,end)", "kv_off", "pol", "q heads");
   for (int32_t tg = 0; tg < plan.num_tg(); ++tg) {
     const int32_t b = plan.work_indptr[tg], e = plan.work_indptr[tg + 1];
     if (b == e) {
@@ -61,10 +61,11 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
     }
     for (int32_t i = b; i < e; ++i) {
       const auto& w = plan.work_info[i];
-      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}\n", i == b ? std::to_string(tg) : "", i,
-                       w.batch_idx, fmt::format("[{},{})", w.qo_start, w.qo_end),
-                       fmt::format("[{},{})", w.kv_start, w.kv_end), w.kv_offset, w.partial_o_loc,
-                       fmt::format("[{},{})", w.q_head_lo(), w.q_head_hi()));
+      s +=
+          fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}\n", i == b ? std::to_string(tg) : "",
+                      i, w.batch_idx, fmt::format("[{},{})", w.qo_start, w.qo_end),
+                      fmt::format("[{},{})", w.kv_start, w.kv_end), w.kv_offset, w.partial_o_loc,
+                      fmt::format("[{},{})", w.q_head_lo(), w.q_head_hi()));
     }
   }
   s += "\nreduce entries (final rows <- partial rows):\n";
@@ -73,8 +74,8 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
     for (int32_t i = plan.reduce_indptr[t]; i < plan.reduce_indptr[t + 1]; ++i) {
       parts += fmt::format("{}{}", i == plan.reduce_indptr[t] ? "" : ",", plan.reduce_partial_map[i]);
     }
-    s += fmt::format("  [{},{}) <- {{{}}}\n", plan.reduce_final_map[t].qo_start, plan.reduce_final_map[t].qo_end,
-                     parts);
+    s += fmt::format("  [{},{}) <- {{{}}}\n", plan.reduce_final_map[t].qo_start,
+                     plan.reduce_final_map[t].qo_end, parts);
   }
   return s;
 }
@@ -88,10 +89,14 @@ std::string tile_colour(int idx) {
 std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else
+      o += c;
   }
   return o;
 }
@@ -123,7 +128,8 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
   std::string s = fmt::format(
       "<svg xmlns='http://www.w3.org/2000/svg' width='{:.0f}' height='{:.0f}' font-family='monospace' "
       "font-size='11'>\n<defs><pattern id='direct' width='6' height='6' patternUnits='userSpaceOnUse' "
-      "patternTransform='rotate(45)'><rect width='6' height='6' fill='#fdd'/><line x1='0' y1='0' x2='0' y2='6' "
+      "patternTransform='rotate(45)'><rect width='6' height='6' fill='#fdd'/><line x1='0' y1='0' x2='0' "
+      "y2='6' "
       "stroke='#d00' stroke-width='3'/></pattern></defs>\n",
       left + width + 20, height);
   int32_t direct = 0;
@@ -134,16 +140,18 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
       policy_name(plan.policy), p.batch(), p.num_heads_k, ntg, plan.num_works(), plan.num_reduce_entries(),
       direct);
   s += fmt::format(
-      "<text x='10' y='36'>one row per thread group (first head of its cluster); bar width = KV pages; colour = "
+      "<text x='10' y='36'>one row per thread group (first head of its cluster); bar width = KV pages; "
+      "colour = "
       "query tile; red hatch = partial_o_loc -1 (no LSE written)</text>\n");
-  s += fmt::format("<text x='{:.0f}' y='52'>0</text><text x='{:.0f}' y='52' text-anchor='end'>{} pages</text>\n",
-                   left, left + width, max_load);
+  s += fmt::format(
+      "<text x='{:.0f}' y='52'>0</text><text x='{:.0f}' y='52' text-anchor='end'>{} pages</text>\n", left,
+      left + width, max_load);
   const double scale = width / static_cast<double>(max_load);
   for (int32_t tg = 0; tg < ntg; ++tg) {
     const double y = top + tg * row_h;
     if (row_h >= 10 || tg % 16 == 0) {
-      s += fmt::format("<text x='{:.0f}' y='{:.1f}' text-anchor='end' font-size='{:.0f}'>TG {}</text>\n", left - 4,
-                       y + row_h * 0.8, std::min(11.0, row_h + 2), tg);
+      s += fmt::format("<text x='{:.0f}' y='{:.1f}' text-anchor='end' font-size='{:.0f}'>TG {}</text>\n",
+                       left - 4, y + row_h * 0.8, std::min(11.0, row_h + 2), tg);
     }
     double x = left;
     for (const WorkInfo* w : rows[tg]) {
@@ -151,10 +159,10 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
       const auto it = tile_index.find({w->qo_start, w->qo_end});
       const std::string fill =
           w->partial_o_loc == -1 ? "url(#direct)" : tile_colour(it == tile_index.end() ? 0 : it->second);
-      const std::string tip = fmt::format(
-          "TG {} batch {} qo [{},{}) kv [{},{}) kv_offset {} partial_o_loc {} heads [{},{})", tg, w->batch_idx,
-          w->qo_start, w->qo_end, w->kv_start, w->kv_end, w->kv_offset, w->partial_o_loc, w->q_head_lo(),
-          w->q_head_hi());
+      const std::string tip =
+          fmt::format("TG {} batch {} qo [{},{}) kv [{},{}) kv_offset {} partial_o_loc {} heads [{},{})", tg,
+                      w->batch_idx, w->qo_start, w->qo_end, w->kv_start, w->kv_end, w->kv_offset,
+                      w->partial_o_loc, w->q_head_lo(), w->q_head_hi());
       s += fmt::format(
           "<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}' stroke='#333' "
           "stroke-width='0.3'><title>{}</title></rect>\n",
@@ -176,7 +184,8 @@ std::string heatmap_svg(const std::string& title, const std::vector<double>& gri
       "font-size='11'>\n<text x='10' y='18' font-size='13'>{}</text>\n"
       "<text x='10' y='36'>x: {} ({}), y: {} ({}); colour 0 (white) .. {:.3g} (dark red); magenta = "
       "unwritten</text>\n",
-      left + cw * cols + 20, top + ch * rows + 20, esc(title), esc(col_label), cols, esc(row_label), rows, vmax);
+      left + cw * cols + 20, top + ch * rows + 20, esc(title), esc(col_label), cols, esc(row_label), rows,
+      vmax);
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
       const double v = grid[static_cast<size_t>(r) * cols + c];
@@ -188,9 +197,10 @@ std::string heatmap_svg(const std::string& title, const std::vector<double>& gri
         fill = fmt::format("rgb({},{},{})", static_cast<int>(255 - 115 * t), static_cast<int>(255 - 255 * t),
                            static_cast<int>(255 - 255 * t));
       }
-      s += fmt::format("<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}'><title>{} {}, {} "
-                       "{}: {:.4g}</title></rect>\n",
-                       left + c * cw, top + r * ch, cw, ch, fill, esc(row_label), r, esc(col_label), c, v);
+      s += fmt::format(
+          "<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}'><title>{} {}, {} "
+          "{}: {:.4g}</title></rect>\n",
+          left + c * cw, top + r * ch, cw, ch, fill, esc(row_label), r, esc(col_label), c, v);
     }
   }
   s += "</svg>\n";

@@ -11,14 +11,15 @@
 namespace mlaps {
 
 inline constexpr const char* kDumpFiles[] = {
-    "qo_indptr.bin",  "kv_indptr.bin",     "seq_lens_kv.bin",      "work_indptr.bin",
-    "work_info.bin",  "reduce_indptr.bin", "reduce_final_map.bin", "reduce_partial_map.bin",
+    "qo_indptr.bin", "kv_indptr.bin",     "seq_lens_kv.bin",      "work_indptr.bin",
+    "work_info.bin", "reduce_indptr.bin", "reduce_final_map.bin", "reduce_partial_map.bin",
 };
 
 // Writes the padded buffers as upstream allocates them (capacity from `cap`; padding follows upstream:
 // reduce_indptr tail = total partials, other tails 0). Writes into a temporary sibling directory and renames
 // it into place, so `dir` is either complete or untouched. Throws InputError if the plan overflows `cap`.
-void write_aiter_dump(const std::filesystem::path& dir, const Problem& p, const Plan& plan, const Capacity& cap);
+void write_aiter_dump(const std::filesystem::path& dir, const Problem& p, const Plan& plan,
+                      const Capacity& cap);
 
 struct AiterDump {
   // qo_indptr, kv_indptr, context_lens, num_cu (= work_indptr entries - 1) filled; num_heads_k guessed as the

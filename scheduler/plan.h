@@ -46,8 +46,8 @@ struct QTile {
   int32_t batch;
   int32_t qo_start;  // [qo_start, qo_end), global rows
   int32_t qo_end;
-  int32_t num_blocks;      // may be negative for causal qo > kv (contract 2.5.3)
-  int32_t effective_kv;    // tokens the tile's last row sees
+  int32_t num_blocks;    // may be negative for causal qo > kv (contract 2.5.3)
+  int32_t effective_kv;  // tokens the tile's last row sees
 };
 std::vector<QTile> make_query_tiles(const Problem& p);
 

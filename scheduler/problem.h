@@ -12,12 +12,12 @@ struct Problem {
   std::vector<int32_t> kv_indptr;     // [B+1], cumulative page counts: indices into kv_page_indices
   std::vector<int32_t> context_lens;  // [B], KV length of each sequence in tokens
   int32_t num_heads_k = 1;
-  int32_t gqa_ratio = 1;              // q heads per K head
-  int32_t block_size = 1;             // tokens per page
+  int32_t gqa_ratio = 1;   // q heads per K head
+  int32_t block_size = 1;  // tokens per page
   bool causal = true;
-  int32_t num_cu = 256;               // thread groups = CUs (MI355X: 256)
-  int32_t tile_q = 256;               // query rows per tile of the kernel (m32x8)
-  int32_t tile_kv = 128;              // keys per KV sub-tile of the kernel (n128)
+  int32_t num_cu = 256;   // thread groups = CUs (MI355X: 256)
+  int32_t tile_q = 256;   // query rows per tile of the kernel (m32x8)
+  int32_t tile_kv = 128;  // keys per KV sub-tile of the kernel (n128)
   // Causal with qo_len > kv_len is no valid prefill; upstream misbehaves on it (contract 2.5.3).
   // Rejected by validate_problem() unless this is set, to study upstream's behaviour.
   bool allow_causal_qo_gt_kv = false;

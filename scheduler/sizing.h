@@ -11,12 +11,13 @@
 namespace mlaps {
 
 enum class SizingFormula {
-  kLegacy,  // pre-#3606: max_works = (B + cpc - 1) * mq * nhk, max_partials = min(B + cpc - 1, 2*(cpc-1)) * mq
+  kLegacy,  // pre-#3606: max_works = (B + cpc - 1) * mq * nhk, max_partials = min(B + cpc - 1, 2*(cpc-1)) *
+            // mq
   kPr3606,  // PR #3606: wpc = qtc * (mks + cpc), max_works = nhk * wpc, max_partials = wpc
 };
 
 struct SizingInputs {
-  int32_t batch_size = 0;     // B (vLLM passes max_num_seqs)
+  int32_t batch_size = 0;  // B (vLLM passes max_num_seqs)
   int32_t max_qlen = 0;
   std::optional<int32_t> max_kvlen;  // PR form only; defaults to max_qlen as upstream does
   int32_t num_heads_k = 1;
@@ -29,9 +30,9 @@ struct SizingInputs {
 // Element counts of each buffer (rows for work_info / reduce_final_map).
 struct Capacity {
   int64_t work_indptr = 0;
-  int64_t work_info = 0;           // rows of 8 dwords
+  int64_t work_info = 0;  // rows of 8 dwords
   int64_t reduce_indptr = 0;
-  int64_t reduce_final_map = 0;    // rows of 2 dwords
+  int64_t reduce_final_map = 0;  // rows of 2 dwords
   int64_t reduce_partial_map = 0;
   int64_t partial_rows(int32_t tile_q) const { return reduce_partial_map * tile_q; }  // logits rows
   friend bool operator==(const Capacity&, const Capacity&) = default;

@@ -9,14 +9,16 @@ namespace mlaps {
 
 // One work item of a thread group: 8 x int32.
 struct WorkInfo {
-  int32_t batch_idx;      // sequence index b
-  int32_t partial_o_loc;  // row offset into PartialO/PartialLSE (= tile_q * slot), or -1: write bf16 O directly
-  int32_t qo_start;       // [qo_start, qo_end), global query rows (rows of Q and O)
+  int32_t batch_idx;  // sequence index b
+  int32_t
+      partial_o_loc;  // row offset into PartialO/PartialLSE (= tile_q * slot), or -1: write bf16 O directly
+  int32_t qo_start;   // [qo_start, qo_end), global query rows (rows of Q and O)
   int32_t qo_end;
-  int32_t kv_start;       // [kv_start, kv_end), indices into kv_page_indices (tokens when block_size == 1)
+  int32_t kv_start;  // [kv_start, kv_end), indices into kv_page_indices (tokens when block_size == 1)
   int32_t kv_end;
-  int32_t kv_offset;      // upstream's value: KV tokens after a non-last piece, 0 on a tile's last piece (see 2.3)
-  int32_t q_head_range;   // q heads [lo, hi) packed as lo | hi << 16
+  int32_t
+      kv_offset;  // upstream's value: KV tokens after a non-last piece, 0 on a tile's last piece (see 2.3)
+  int32_t q_head_range;  // q heads [lo, hi) packed as lo | hi << 16
 
   int32_t q_head_lo() const { return q_head_range & 0xFFFF; }
   int32_t q_head_hi() const { return (q_head_range >> 16) & 0xFFFF; }

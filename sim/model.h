@@ -43,20 +43,26 @@ namespace mlaps {
 
 inline constexpr int kQkHeadDim = 192;  // 128 nope + 64 rope
 inline constexpr int kVHeadDim = 128;
-inline constexpr int kTileKv = 128;     // keys per sub-tile (n128x1)
+inline constexpr int kTileKv = 128;          // keys per sub-tile (n128x1)
 inline constexpr int kMassiveThreshold = 4;  // reduce: n >= 4 takes the massive path
 
 struct NumericModel {
   num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
-  bool round_p_fp8 = true;    // P rounded to fp8 before P.V (the kernel multiplies P.V on fp8 matrix cores)
-  bool saturate_p = true;     // saturating encode for P (P <= 1, so only NaN handling differs)
+  bool round_p_fp8 = true;  // P rounded to fp8 before P.V (the kernel multiplies P.V on fp8 matrix cores)
+  bool saturate_p = true;   // saturating encode for P (P <= 1, so only NaN handling differs)
 };
 
 // The empty-row rule, in one place: a row with no visible key (or an empty KV range) has l == 0 and
 // yields O = 0, LSE = -inf. These are the only values that keep both reduce paths finite.
-MLAPS_HD inline bool row_is_empty(float l) { return !(l > 0.0f); }
-MLAPS_HD inline float empty_row_lse() { return -num::inf_f(); }
-MLAPS_HD inline float empty_row_o() { return 0.0f; }
+MLAPS_HD inline bool row_is_empty(float l) {
+  return !(l > 0.0f);
+}
+MLAPS_HD inline float empty_row_lse() {
+  return -num::inf_f();
+}
+MLAPS_HD inline float empty_row_o() {
+  return 0.0f;
+}
 
 // Final per-row quantities (log2-domain running max m, sum l) -> natural-log LSE.
 MLAPS_HD inline float row_lse_ln(float m_log2, float l) {
@@ -70,7 +76,9 @@ MLAPS_HD inline float score_scale_log2(float softmax_scale, float q_scale, float
 }
 // The model's max: the candidate wins only if strictly greater, so a NaN candidate never wins and, between
 // +0 and -0, the earlier value stays. Running max of the online softmax and of the reduce both use it.
-MLAPS_HD inline float running_max(float m, float candidate) { return candidate > m ? candidate : m; }
+MLAPS_HD inline float running_max(float m, float candidate) {
+  return candidate > m ? candidate : m;
+}
 MLAPS_HD inline bool causal_visible(bool causal, int32_t i, int32_t j, int32_t qo_len, int32_t kv_len) {
   return !causal || j <= i + kv_len - qo_len;
 }

@@ -26,25 +26,43 @@ MLAPS_HD inline float u2f(uint32_t u) {
   return x;
 }
 
-MLAPS_HD inline float inf_f() { return u2f(0x7F800000u); }
-MLAPS_HD inline float qnan_f() { return u2f(0x7FC00000u); }
-MLAPS_HD inline bool is_nan(float x) { return x != x; }
-MLAPS_HD inline bool is_inf(float x) { return (f2u(x) & 0x7FFFFFFFu) == 0x7F800000u; }
-MLAPS_HD inline float fmax_nan_last(float a, float b) { return a > b ? a : b; }  // max for non-NaN inputs
+MLAPS_HD inline float inf_f() {
+  return u2f(0x7F800000u);
+}
+MLAPS_HD inline float qnan_f() {
+  return u2f(0x7FC00000u);
+}
+MLAPS_HD inline bool is_nan(float x) {
+  return x != x;
+}
+MLAPS_HD inline bool is_inf(float x) {
+  return (f2u(x) & 0x7FFFFFFFu) == 0x7F800000u;
+}
+MLAPS_HD inline float fmax_nan_last(float a, float b) {
+  return a > b ? a : b;
+}  // max for non-NaN inputs
 
 #if MLAPS_DEVICE_COMPILER && (defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__))
-MLAPS_HD inline float fma_f(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+MLAPS_HD inline float fma_f(float a, float b, float c) {
+  return __fmaf_rn(a, b, c);
+}
 #else
-MLAPS_HD inline float fma_f(float a, float b, float c) { return std::fma(a, b, c); }
+MLAPS_HD inline float fma_f(float a, float b, float c) {
+  return std::fma(a, b, c);
+}
 #endif
-MLAPS_HD inline float ldexp_f(float x, int e) { return ldexpf(x, e); }
-MLAPS_HD inline float floor_f(float x) { return floorf(x); }
+MLAPS_HD inline float ldexp_f(float x, int e) {
+  return ldexpf(x, e);
+}
+MLAPS_HD inline float floor_f(float x) {
+  return floorf(x);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Constants (the model's names; rounded to float from their exact values).
 inline constexpr float kLog2e = 1.44269504088896340736f;
 inline constexpr float kLn2 = 0.693147180559945309417f;
-inline constexpr float kLn2Hi = 0.693145751953125f;          // 11 significant bits: n * kLn2Hi exact for |n| < 2^13
+inline constexpr float kLn2Hi = 0.693145751953125f;  // 11 significant bits: n * kLn2Hi exact for |n| < 2^13
 inline constexpr float kLn2Lo = 1.42860682030941723212e-6f;  // ln2 - kLn2Hi
 
 // 2^x, x in float. Cody-Waite-free: x = n + r, r in [-0.5, 0.5], 2^r by a degree-7 Taylor polynomial in
@@ -125,7 +143,9 @@ MLAPS_HD inline float log2_model(float x) {
 // gfx942 uses e4m3fnuz (bias 8, max 240, NaN = 0x80 only, no inf, no -0).
 enum class Fp8Encoding : uint8_t { kE4M3FN = 0, kE4M3FNUZ = 1 };
 
-MLAPS_HD inline float fp8_max(Fp8Encoding enc) { return enc == Fp8Encoding::kE4M3FN ? 448.0f : 240.0f; }
+MLAPS_HD inline float fp8_max(Fp8Encoding enc) {
+  return enc == Fp8Encoding::kE4M3FN ? 448.0f : 240.0f;
+}
 
 MLAPS_HD inline float fp8_decode(uint8_t c, Fp8Encoding enc) {
   const int bias = enc == Fp8Encoding::kE4M3FN ? 7 : 8;
@@ -158,7 +178,8 @@ MLAPS_HD inline uint8_t fp8_encode(float x, Fp8Encoding enc, bool saturate = tru
   const int bias = fn ? 7 : 8;
   const float maxv = fp8_max(enc);
   const uint8_t max_code = fn ? 0x7E : 0x7F;
-  if (is_inf(a)) return saturate ? static_cast<uint8_t>(sign | max_code) : static_cast<uint8_t>(fn ? (sign | 0x7F) : 0x80);
+  if (is_inf(a))
+    return saturate ? static_cast<uint8_t>(sign | max_code) : static_cast<uint8_t>(fn ? (sign | 0x7F) : 0x80);
   // Quantum of the binade holding a (subnormal quantum below the min normal).
   const int min_exp = 1 - bias;  // exponent of the min normal
   int e;
@@ -198,14 +219,20 @@ MLAPS_HD inline uint16_t bf16_encode(float x) {
   const uint32_t lsb = (u >> 16) & 1u;
   return static_cast<uint16_t>((u + 0x7FFFu + lsb) >> 16);
 }
-MLAPS_HD inline float bf16_decode(uint16_t b) { return u2f(static_cast<uint32_t>(b) << 16); }
+MLAPS_HD inline float bf16_decode(uint16_t b) {
+  return u2f(static_cast<uint32_t>(b) << 16);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Poison: signalling-NaN patterns that no arithmetic produces (arithmetic NaNs are quiet), so an unwritten
 // element is told apart from a computed NaN by its bits.
 inline constexpr uint16_t kPoisonBf16 = 0x7FA5;
 inline constexpr uint32_t kPoisonF32 = 0x7FA5A5A5u;
-MLAPS_HD inline bool is_poison_bf16(uint16_t b) { return b == kPoisonBf16; }
-MLAPS_HD inline bool is_poison_f32(float x) { return f2u(x) == kPoisonF32; }
+MLAPS_HD inline bool is_poison_bf16(uint16_t b) {
+  return b == kPoisonBf16;
+}
+MLAPS_HD inline bool is_poison_f32(float x) {
+  return f2u(x) == kPoisonF32;
+}
 
 }  // namespace mlaps::num

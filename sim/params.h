@@ -36,18 +36,18 @@ struct PrefillParams {
 static_assert(std::is_trivially_copyable_v<PrefillParams>);
 
 struct ReduceParams {
-  const float* partial_o;            // [partial_rows, num_heads, 128]
-  const float* partial_lse;          // [partial_rows, num_heads]
-  const int32_t* reduce_indptr;      // [num_reduce_tiles + 1]
-  const FinalLoc* reduce_final_map;  // [num_reduce_tiles]
-  const int32_t* reduce_partial_map; // [reduce_indptr[num_reduce_tiles]]
-  uint16_t* final_out;               // [num_tokens, num_heads, 128] bf16
-  float* final_lse;                  // [num_tokens, num_heads] natural log
+  const float* partial_o;             // [partial_rows, num_heads, 128]
+  const float* partial_lse;           // [partial_rows, num_heads]
+  const int32_t* reduce_indptr;       // [num_reduce_tiles + 1]
+  const FinalLoc* reduce_final_map;   // [num_reduce_tiles]
+  const int32_t* reduce_partial_map;  // [reduce_indptr[num_reduce_tiles]]
+  uint16_t* final_out;                // [num_tokens, num_heads, 128] bf16
+  float* final_lse;                   // [num_tokens, num_heads] natural log
   int32_t num_reduce_tiles;
   int32_t num_heads;
   int32_t num_tokens;
   int32_t partial_rows;
-  bool fixed_version;                // true: post-#3606 n == 1 rule; false: legacy (n == 1 skipped)
+  bool fixed_version;  // true: post-#3606 n == 1 rule; false: legacy (n == 1 skipped)
 };
 static_assert(std::is_trivially_copyable_v<ReduceParams>);
 

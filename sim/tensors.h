@@ -25,10 +25,10 @@ struct AttnInputs {
 struct InputOptions {
   uint64_t seed = 0;
   num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
-  float softmax_scale = 0;        // 0: 1/sqrt(qk_head_dim)
-  bool v_from_k = false;          // V = first 128 dims of K (upstream's test), quantized with its own scale
-  bool shuffle_pages = true;      // random kv_page_indices (repeats allowed); false: identity
-  float value_range = 1.0f;       // bf16-range values drawn from N(0, value_range), as upstream's randn
+  float softmax_scale = 0;    // 0: 1/sqrt(qk_head_dim)
+  bool v_from_k = false;      // V = first 128 dims of K (upstream's test), quantized with its own scale
+  bool shuffle_pages = true;  // random kv_page_indices (repeats allowed); false: identity
+  float value_range = 1.0f;   // bf16-range values drawn from N(0, value_range), as upstream's randn
 };
 
 // Per-tensor quantization as upstream's per_tensor_quant: scale = amax / fp8_max, code = fp8(x / scale)
@@ -45,10 +45,10 @@ AttnInputs make_random_inputs(const Problem& p, const InputOptions& opt);
 // Output buffers of one run, all poisoned on creation.
 struct RunBuffers {
   int32_t num_tokens = 0, num_heads_q = 0, partial_rows = 0;
-  std::vector<uint16_t> out;          // [num_tokens, num_heads_q, 128] bf16
-  std::vector<float> final_lse;       // [num_tokens, num_heads_q]
-  std::vector<float> partial_o;       // [partial_rows, num_heads_q, 128]
-  std::vector<float> partial_lse;     // [partial_rows, num_heads_q]
+  std::vector<uint16_t> out;       // [num_tokens, num_heads_q, 128] bf16
+  std::vector<float> final_lse;    // [num_tokens, num_heads_q]
+  std::vector<float> partial_o;    // [partial_rows, num_heads_q, 128]
+  std::vector<float> partial_lse;  // [partial_rows, num_heads_q]
   void allocate(int32_t tokens, int32_t heads_q, int32_t partial_rows);
   void poison();
 };

@@ -69,7 +69,8 @@ TEST(CliPlan, WorkedExampleTextTable) {
 TEST(CliPlan, SvgAndDumpWritten) {
   const auto dir = temp_dir("dump");
   const auto svg = dir.string() + ".svg";
-  const auto r = mlaps(std::string("plan ") + kSmallSeed + " --svg " + svg + " --write-aiter-dump " + dir.string());
+  const auto r =
+      mlaps(std::string("plan ") + kSmallSeed + " --svg " + svg + " --write-aiter-dump " + dir.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(dir / "work_info.bin"));
   std::ifstream f(svg);
@@ -119,8 +120,8 @@ TEST(CliRun, DumpHasManifestAndFiles) {
   }
   std::ifstream mf(dir / "manifest.json");
   const auto m = nlohmann::json::parse(mf);
-  for (const char* k : {"encoding", "num_heads_q", "num_heads_k", "qk_head_dim", "v_head_dim", "q_scale", "k_scale",
-                        "v_scale", "softmax_scale", "causal", "policy", "files"}) {
+  for (const char* k : {"encoding", "num_heads_q", "num_heads_k", "qk_head_dim", "v_head_dim", "q_scale",
+                        "k_scale", "v_scale", "softmax_scale", "causal", "policy", "files"}) {
     EXPECT_TRUE(m.contains(k)) << k;
   }
   EXPECT_EQ(fs::file_size(dir / "q.bin"), 32u * 2 * 192);
@@ -167,7 +168,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"plan --problem /nonexistent.json", "--problem"},
                       BadInput{"plan --bogus-flag", "bogus"},
                       BadInput{"plan --workload no_such_workload", "workload"},
-                      BadInput{"plan --workload worked_example_qo600_cu4 --qo-lens 8 --kv-lens 8", "--workload"}));
+                      BadInput{"plan --workload worked_example_qo600_cu4 --qo-lens 8 --kv-lens 8",
+                               "--workload"}));
 
 TEST(CliWorkload, NamedWorkloadPlansAndChecks) {
   const auto list = mlaps("workloads");

@@ -109,7 +109,13 @@ INSTANTIATE_TEST_SUITE_P(
         // Crosses the reference's 512-row block boundary.
         NaiveCase{"rowblocks_qo600_kv700_causal", {600}, {700}, 1, 1, true, false, Fp8Encoding::kE4M3FN},
         // More than 65536 keys in all: two decode rounds, a long sequence beside a short one.
-        NaiveCase{"decode_rounds_kv40000_30000_1", {1, 1, 1}, {40000, 30000, 1}, 1, 1, false, false,
+        NaiveCase{"decode_rounds_kv40000_30000_1",
+                  {1, 1, 1},
+                  {40000, 30000, 1},
+                  1,
+                  1,
+                  false,
+                  false,
                   Fp8Encoding::kE4M3FN},
         NaiveCase{"fp8p_causal_gqa2", {6, 3}, {6, 20}, 2, 2, true, true, Fp8Encoding::kE4M3FN},
         NaiveCase{"fp8p_fnuz_noncausal", {3}, {40}, 1, 1, false, true, Fp8Encoding::kE4M3FNUZ},
