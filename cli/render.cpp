@@ -182,7 +182,8 @@ std::string heatmap_svg(const std::string& title, const std::vector<double>& gri
   std::string s = fmt::format(
       "<svg xmlns='http://www.w3.org/2000/svg' width='{:.0f}' height='{:.0f}' font-family='monospace' "
       "font-size='11'>\n<text x='10' y='18' font-size='13'>{}</text>\n"
-      "<text x='10' y='36'>x: {} ({}), y: {} ({}); colour 0 (white) .. {:.3g} (dark red); magenta = "
+      "<text x='10' y='36'>x: {} ({}), y: {} ({}); colour 0 (white) .. {:.3g} (dark red); magenta = output "
+      "or final LSE "
       "unwritten</text>\n",
       left + cw * cols + 20, top + ch * rows + 20, esc(title), esc(col_label), cols, esc(row_label), rows,
       vmax);
