@@ -15,17 +15,7 @@ namespace mlaps::testing {
 // Problem with block_size-1 pages back to back (the same layout as Problem::from_lengths).
 inline Problem tiny_problem(const std::vector<int32_t>& qo, const std::vector<int32_t>& kv, int32_t heads_k,
                             int32_t gqa, bool causal) {
-  Problem p;
-  p.qo_indptr = {0};
-  p.kv_indptr = {0};
-  for (size_t b = 0; b < qo.size(); ++b) {
-    p.qo_indptr.push_back(p.qo_indptr.back() + qo[b]);
-    p.kv_indptr.push_back(p.kv_indptr.back() + kv[b]);
-    p.context_lens.push_back(kv[b]);
-  }
-  p.num_heads_k = heads_k;
-  p.gqa_ratio = gqa;
-  p.causal = causal;
+  Problem p = Problem::from_lengths(qo, kv, heads_k, causal, /*num_cu=*/256, gqa);
   p.allow_causal_qo_gt_kv = true;
   return p;
 }

@@ -79,18 +79,7 @@ inline Plan make_hand_plan(const Problem& p, const HandPlanOptions& o) {
 // A problem with back-to-back block_size-1 pages.
 inline Problem make_problem(const std::vector<int32_t>& qo, const std::vector<int32_t>& kv, int32_t heads_k,
                             bool causal, int32_t gqa = 1) {
-  Problem p;
-  p.qo_indptr = {0};
-  p.kv_indptr = {0};
-  for (size_t b = 0; b < qo.size(); ++b) {
-    p.qo_indptr.push_back(p.qo_indptr.back() + qo[b]);
-    p.kv_indptr.push_back(p.kv_indptr.back() + kv[b]);
-    p.context_lens.push_back(kv[b]);
-  }
-  p.num_heads_k = heads_k;
-  p.gqa_ratio = gqa;
-  p.causal = causal;
-  return p;
+  return Problem::from_lengths(qo, kv, heads_k, causal, /*num_cu=*/256, gqa);
 }
 
 }  // namespace mlaps::testing
