@@ -71,7 +71,6 @@ class PlanWorkspace {
   std::vector<WorkInfo> pieces_;           // one cluster, one head: pieces in schedule order (q_head_range 0)
   std::vector<int32_t> tg_end_;            // [tpc]: end of each TG's pieces in pieces_
   std::vector<int32_t> tile_first_piece_;  // [tiles]: first piece of each emitted tile, -1 if never emitted
-  std::vector<int32_t> tile_num_pieces_;   // [tiles]
 };
 
 // Caller-provided output buffers, as upstream's get_ps_metadata_v1 takes them (sized by

@@ -50,6 +50,71 @@ void check_indptr_shape(const char* field, const std::vector<int32_t>& v, size_t
                                           std::to_string(i) + ")");
 }
 
+// validate_problem's per-sequence checks and totals without a branch per check (see its fast path). Returns
+// false, leaving the outputs meaningless, when any check fails or a total leaves the range the precise pass
+// accepts; true guarantees the precise pass would accept every sequence and compute the same totals.
+bool fast_sequence_pass(const Problem& p, int64_t G, int g_shift, int64_t kvg, int kvg_shift, int64_t bpu,
+                        int64_t& ntiles_out, int64_t& total_units_out) {
+  const size_t B = p.context_lens.size();
+  const int32_t* qi = p.qo_indptr.data();
+  const int32_t* ki = p.kv_indptr.data();
+  const int32_t* ctx = p.context_lens.data();
+  const int64_t bs = p.block_size;
+  const bool causal = p.causal;
+  // Units are >= 0 here (kv >= 0, and causal implies qo <= kv), so |units| sums equal the signed sums, and
+  // the running total stays below kI32Max / kvg (checked every sequence, so it cannot overflow int64 either).
+  const int64_t unit_limit = kI32Max / kvg;
+  int64_t ntiles = 0, units_total = 0;
+  if (!causal) {
+    // No early exit and no inner loop, so the compiler vectorises it. Every term is bounded before it is
+    // summed (n * units <= unit_limit), so with B < 2^31 terms nothing overflows int64.
+    int64_t bad_any = 0;
+    for (size_t b = 0; b < B; ++b) {
+      const int64_t qo = int64_t{qi[b + 1]} - qi[b];
+      const int64_t pages = int64_t{ki[b + 1]} - ki[b];
+      const int64_t kv = ctx[b];
+      const int64_t n = (qo + G - 1) >> g_shift;
+      const int64_t units = (kv + kvg - 1) >> kvg_shift;
+      const int64_t work = n * units;
+      bad_any |= (qo < 0) | (pages < 0) | (kv < 0) | (pages * bs < kv) | (kv + kvg - 1 > kI32Max) |
+                 (int64_t{ki[b]} + units * bpu > kI32Max) | (work > unit_limit);
+      ntiles += n;
+      units_total += work;
+    }
+    if (bad_any != 0 || units_total + 1 > unit_limit) return false;
+    ntiles_out = ntiles;
+    total_units_out = units_total;
+    return true;
+  }
+  bool bad = false;
+  for (size_t b = 0; b < B; ++b) {
+    const int64_t qo = int64_t{qi[b + 1]} - qi[b];
+    const int64_t pages = int64_t{ki[b + 1]} - ki[b];
+    const int64_t kv = ctx[b];
+    bad |= (qo < 0) | (pages < 0) | (kv < 0) | (pages * bs < kv) | (causal & (qo > kv)) |
+           (kv + kvg - 1 > kI32Max);
+    const int64_t n = (qo + G - 1) >> g_shift;
+    ntiles += n;
+    int64_t max_units;
+    if (!causal) {
+      max_units = (kv + kvg - 1) >> kvg_shift;
+      units_total += n * max_units;
+    } else {
+      max_units = 0;
+      for (int64_t r = 0; r < n; ++r) {
+        const int64_t u = (kv - qo + std::min(r * G + G, qo) + kvg - 1) >> kvg_shift;
+        units_total += u;
+        max_units = std::max(max_units, u);
+      }
+    }
+    bad |= (int64_t{ki[b]} + max_units * bpu > kI32Max) | (units_total + 1 > unit_limit) | (n < 0);
+    if (bad) return false;
+  }
+  ntiles_out = ntiles;
+  total_units_out = units_total;
+  return true;
+}
+
 }  // namespace
 
 int32_t Problem::max_qo_len() const {
@@ -99,7 +164,7 @@ Problem Problem::from_lengths(const std::vector<int32_t>& qo_lens, const std::ve
   return p;
 }
 
-void validate_problem(const Problem& p) {
+ProblemTotals validate_problem(const Problem& p) {
   check_positive("num_heads_k", p.num_heads_k);
   check_positive("gqa_ratio", p.gqa_ratio);
   check_positive("block_size", p.block_size);
@@ -147,8 +212,15 @@ void validate_problem(const Problem& p) {
   const int g_shift = is_pow2(G) ? std::countr_zero(static_cast<uint64_t>(G)) : -1;
   const bool check_causal = p.causal && !p.allow_causal_qo_gt_kv;
   int64_t abs_units = 0;
+  int64_t total_units = 0;
   int64_t ntiles = 0;
-  for (size_t b = 0; b < B; ++b) {
+  // Fast path: the same per-sequence checks without a branch per check, for a power-of-two qlen_granularity
+  // and no opt-in causal qo > kv (so no negative units). It proves the problem valid or gives up; the precise
+  // pass below, which names the first failing entry, runs only then.
+  const bool fast_ok = g_shift >= 0 && !(p.causal && p.allow_causal_qo_gt_kv) &&
+                       fast_sequence_pass(p, G, g_shift, kvg, kvg_shift, bpu, ntiles, total_units);
+  if (fast_ok) abs_units = total_units;
+  for (size_t b = 0; b < B && !fast_ok; ++b) {
     if (p.qo_indptr[b + 1] < p.qo_indptr[b]) throw_not_monotone("qo_indptr", p.qo_indptr, b, "qo length");
     if (p.kv_indptr[b + 1] < p.kv_indptr[b]) throw_not_monotone("kv_indptr", p.kv_indptr, b, "page count");
     const int64_t qo = int64_t{p.qo_indptr[b + 1]} - p.qo_indptr[b];
@@ -182,11 +254,13 @@ void validate_problem(const Problem& p) {
     if (!p.causal) {  // every tile of a non-causal sequence sees the whole context
       const int64_t units = units_of(kv);
       abs_units += n * units;
+      total_units += n * units;
       max_blocks = units * bpu;
     } else {
       for (int64_t r = 0; r < n; ++r) {
         const int64_t units = units_of(std::min(kv - qo + std::min(r * G + G, qo), kv));
         abs_units += units < 0 ? -units : units;
+        total_units += units;
         max_blocks = std::max(max_blocks, units * bpu);
       }
     }
@@ -209,6 +283,8 @@ void validate_problem(const Problem& p) {
   if (int64_t{p.num_heads_k} * (ntiles + tpc) > kI32Max) {
     throw InputError("num_heads_k", "work item count (heads * (tiles + TGs per cluster)) overflows int32");
   }
+  // Both fit: |total_units| <= abs_units < kI32Max / kvg, and ntiles < kI32Max / num_heads_k.
+  return ProblemTotals{static_cast<int32_t>(ntiles), static_cast<int32_t>(total_units)};
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -43,8 +43,14 @@ struct Problem {
                               int32_t block_size = 1);
 };
 
+// What the validation pass computes anyway, handed to the scheduler so it need not walk the sequences twice.
+struct ProblemTotals {
+  int32_t num_tiles = 0;    // query tiles (contract 2.2) over all sequences
+  int32_t total_units = 0;  // sum of the tiles' KV units (int32 truncating division, as upstream; 2.5.3)
+};
+
 // Throws InputError naming the field and the constraint for any input upstream cannot take.
-void validate_problem(const Problem& p);
+ProblemTotals validate_problem(const Problem& p);
 
 // JSON form (keys: qo_lens | qo_indptr, kv_lens | context_lens, kv_indptr, heads, gqa, block_size, causal,
 // num_cu, tile_q, tile_kv, allow_causal_qo_gt_kv). Throws InputError on bad input.

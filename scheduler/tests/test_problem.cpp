@@ -3,8 +3,10 @@
 
 #include <functional>
 #include <limits>
+#include <random>
 
 #include "scheduler/error.h"
+#include "scheduler/plan.h"
 #include "scheduler/problem.h"
 #include "test_util.h"
 
@@ -235,6 +237,49 @@ TEST(ProblemJson, ValueErrorsNameTheField) {
   EXPECT_EQ(json_rejects(R"({"qo_lens":[5],"kv_lens":[1],"heads":1,"allow_causal_qo_gt_kv":true})"), "");
   EXPECT_EQ(json_rejects(R"({"qo_indptr":[0,5],"kv_lens":[9],"kv_indptr":[0,3],"heads":1})"), "kv_indptr[1]");
   EXPECT_EQ(json_rejects(R"({"qo_lens":[1],"kv_lens":[1],"heads":1,"block_size":0})"), "block_size");
+}
+
+// validate_problem's totals (the scheduler's step 1 in closed form, computed by its branch-free fast pass
+// where it applies) equal the query tiles' count and unit sum, and a single broken entry anywhere in a
+// problem the fast pass would otherwise accept still sends it to the precise pass, which names the field.
+TEST(ValidateProblem, TotalsMatchTheQueryTilesAndBrokenEntriesAreCaught) {
+  std::mt19937 rng(20261127);
+  int broken_checked = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Problem p = test::random_problem(rng, i % 10 == 9);
+    const ProblemTotals t = validate_problem(p);
+    const std::vector<QTile> tiles = make_query_tiles(p);
+    const int32_t bpu = p.kvlen_granularity() / p.block_size;
+    int64_t units = 0;
+    for (const QTile& q : tiles) units += q.num_blocks / bpu;
+    ASSERT_EQ(t.num_tiles, static_cast<int32_t>(tiles.size())) << problem_to_json_text(p);
+    ASSERT_EQ(t.total_units, units) << problem_to_json_text(p);
+
+    const int32_t b = std::uniform_int_distribution<int32_t>(0, p.batch() - 1)(rng);
+    std::string want;
+    switch (i % 4) {
+      case 0:  // a negative query length
+        p.qo_indptr[b + 1] = p.qo_indptr[b] - 1;
+        want = "qo_indptr[" + std::to_string(b + 1) + "]";
+        break;
+      case 1:  // a negative context
+        p.context_lens[b] = -1;
+        want = "context_lens[" + std::to_string(b) + "]";
+        break;
+      case 2:  // one page too few
+        p.context_lens[b] = (p.kv_indptr[b + 1] - p.kv_indptr[b]) * p.block_size + 1;
+        want = "kv_indptr[" + std::to_string(b + 1) + "]";
+        break;
+      default:  // a causal query longer than its context
+        if (!p.causal || p.allow_causal_qo_gt_kv || p.qo_len(b) == 0) continue;
+        p.context_lens[b] = p.qo_len(b) - 1;
+        want = "qo_indptr[" + std::to_string(b + 1) + "]";
+        break;
+    }
+    EXPECT_EQ(rejects(p), want) << problem_to_json_text(p);
+    ++broken_checked;
+  }
+  EXPECT_GT(broken_checked, 1000);
 }
 
 }  // namespace
