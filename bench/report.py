@@ -33,7 +33,7 @@ def load(path):
         # Multi-threaded benchmarks use wall time (UseRealTime); the single-threaded ones are timed by CPU
         # time, as Google Benchmark computes their rates, which is less disturbed by other load on the box.
         b["_real"] = "/real_time" in name
-        name = re.sub(r"/(real_time|repeats:\d+)", "", name)
+        name = re.sub(r"/(real_time|repeats:\d+|min_time:[0-9.]+)", "", name)
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") != "median":
                 continue
