@@ -11,6 +11,7 @@
 #include <string>
 
 #include "scheduler/error.h"
+#include "sim/lanes.h"
 #include "sim/model.h"
 #include "sim/numerics.h"
 
@@ -18,12 +19,16 @@ namespace mlaps {
 namespace {
 
 using MatR = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatC = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 
 // Query rows per work item: bounds the score block to kRowBlock x kv_len doubles per thread, whatever the
 // sequence length, and is tall enough for Eigen's DGEMM to run near its peak on both GEMMs.
 constexpr int32_t kRowBlock = 512;
-// Decoded keys per wave (one group always fits whatever its length): 64Ki keys x 320 doubles = 160 MiB.
-constexpr int64_t kWaveKeys = int64_t{1} << 16;
+// Below this many rows in a block the GEMMs run transposed (see the item loop).
+constexpr int32_t kFewRows = 64;
+// Decoded keys per wave (one group always fits whatever its length): 16Ki keys x 320 doubles = 40 MiB, so
+// that many short sequences do not fault in (and the kernel zero) hundreds of MiB on every call.
+constexpr int64_t kWaveKeys = int64_t{1} << 14;
 
 size_t to_size(int64_t x) {
   return static_cast<size_t>(x);
@@ -63,6 +68,19 @@ void check_inputs(const Problem& p, const AttnInputs& in) {
     if (page < 0 || page >= in.num_pages)
       throw InputError("inputs.kv_page_indices", "entries must lie in [0, num_pages)");
   }
+}
+
+// A row of fp8 codes to doubles: the vectorisable bit-arithmetic decoder (bit-identical to num::fp8_decode,
+// sim/tests check it), then an exact float -> double conversion. A LUT lookup per code here cost as much as
+// the GEMMs on short-row shapes, where each decoded key serves only a few query rows.
+// (Two loops: GCC 12 vectorises each, not the fused uint8 -> float -> double one.)
+template <bool kFn, int kN>
+void decode_row(const uint8_t* __restrict c, double* __restrict out) {
+  alignas(64) float f[kN];
+#pragma omp simd
+  for (int d = 0; d < kN; ++d) f[d] = lanes::fp8_decode_lane<kFn>(c[d]);
+#pragma omp simd
+  for (int d = 0; d < kN; ++d) out[d] = static_cast<double>(f[d]);
 }
 
 struct Group {
@@ -140,6 +158,7 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
   std::vector<Item> items;
   std::vector<int64_t> row_starts;  // per wave group: first decoded row, for the flattened decode loop
   const int num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
+  const bool fn = in.encoding == num::Fp8Encoding::kE4M3FN;
 
   for (size_t w = 0; w + 1 < wave_begin.size(); ++w) {
     const size_t g0 = wave_begin[w], g1 = wave_begin[w + 1];
@@ -177,8 +196,13 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
         const uint8_t* vc = in.v.data() + (page * hk + gr.kh) * kVHeadDim;
         double* kd = kbuf.get() + row * kQkHeadDim;
         double* vd = vbuf.get() + row * kVHeadDim;
-        for (int d = 0; d < kQkHeadDim; ++d) kd[d] = lut[kc[d]];
-        for (int d = 0; d < kVHeadDim; ++d) vd[d] = lut[vc[d]];
+        if (fn) {
+          decode_row<true, kQkHeadDim>(kc, kd);
+          decode_row<true, kVHeadDim>(vc, vd);
+        } else {
+          decode_row<false, kQkHeadDim>(kc, kd);
+          decode_row<false, kVHeadDim>(vc, vd);
+        }
       }
       // (implicit barrier: every item reads K/V rows decoded by other threads)
 
@@ -205,7 +229,17 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
           double* qd = qbuf.get() + int64_t{r} * kQkHeadDim;
           for (int d = 0; d < kQkHeadDim; ++d) qd[d] = qlut[qc[d]];
         }
-        s.noalias() = q * k.transpose();
+        // Few rows (8-token chunks): Eigen's DGEMM kernel blocks 24 result rows at a time, so with rows as
+        // the result's rows most of each block would be wasted. The same products as S^T = K Q^T and O^T =
+        // V^T S^T put the keys (then the 128 dims) there instead; the memory layout is unchanged (a row-major
+        // rows x n matrix is a column-major n x rows one).
+        const bool transposed = rows < kFewRows;
+        Eigen::Map<MatC> st(sbuf.get(), nk, rows), ot(obuf.get(), kVHeadDim, rows);
+        if (transposed) {
+          st.noalias() = k * q.transpose();
+        } else {
+          s.noalias() = q * k.transpose();
+        }
         for (int32_t r = 0; r < rows; ++r) {
           const int32_t nv = visible_keys(p.causal, w_.r0 + r, qo_len, kv_len);
           double* sr = sbuf.get() + int64_t{r} * nk;
@@ -223,7 +257,11 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
                   num::fp8_decode(num::fp8_encode(static_cast<float>(sr[j]), in.encoding, true), in.encoding);
           std::fill(sr + nv, sr + nk, 0.0);  // masked keys
         }
-        o.noalias() = s * v;
+        if (transposed) {
+          ot.noalias() = v.transpose() * st;
+        } else {
+          o.noalias() = s * v;
+        }
         for (int32_t r = 0; r < rows; ++r) {
           const double lr = l[to_size(r)];
           if (!(lr > 0.0)) continue;  // empty row: O = 0, LSE = -inf (initialised)

@@ -108,7 +108,7 @@ INSTANTIATE_TEST_SUITE_P(
         NaiveCase{"rowblocks_qo70_kv90_causal", {70}, {90}, 1, 1, true, false, Fp8Encoding::kE4M3FN},
         // Crosses the reference's 512-row block boundary.
         NaiveCase{"rowblocks_qo600_kv700_causal", {600}, {700}, 1, 1, true, false, Fp8Encoding::kE4M3FN},
-        // More than 65536 keys in all: two decode rounds, a long sequence beside a short one.
+        // More keys than one decode wave holds (16Ki): several waves, a long sequence beside a short one.
         NaiveCase{"decode_rounds_kv40000_30000_1",
                   {1, 1, 1},
                   {40000, 30000, 1},
