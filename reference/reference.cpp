@@ -165,12 +165,19 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
     const int64_t n_rows = groups[g1 - 1].koff + groups[g1 - 1].nk;
     row_starts.clear();
     items.clear();
+    // Row blocks of up to kRowBlock rows, smaller when the wave has few rows in all, so that there are about
+    // 4 items per thread (a 600-row problem on 2 threads would otherwise be one 512-row item and one 88-row
+    // item); never below kFewRows, where the GEMMs would lose their efficiency.
+    int64_t wave_rows = 0;
+    for (size_t gi = g0; gi < g1; ++gi) wave_rows += int64_t{p.qo_len(groups[gi].b)} * gqa;
+    const int32_t row_block = static_cast<int32_t>(
+        std::clamp<int64_t>((wave_rows + 4 * num_threads - 1) / (4 * num_threads), kFewRows, kRowBlock));
     for (size_t gi = g0; gi < g1; ++gi) {
       const Group& gr = groups[gi];
       row_starts.push_back(gr.koff);
       const int32_t qo_len = p.qo_len(gr.b), kv_len = p.kv_len(gr.b);
-      for (int32_t r0 = 0; r0 < qo_len; r0 += kRowBlock) {
-        const int32_t r1 = std::min(r0 + kRowBlock, qo_len);
+      for (int32_t r0 = 0; r0 < qo_len; r0 += row_block) {
+        const int32_t r1 = std::min(r0 + row_block, qo_len);
         const int32_t nk = visible_keys(p.causal, r1 - 1, qo_len, kv_len);
         if (nk == 0) continue;
         for (int32_t g = 0; g < gqa; ++g) items.push_back({static_cast<int32_t>(gi), g, r0, r1, nk});
