@@ -65,14 +65,9 @@ inline constexpr float kLn2 = 0.693147180559945309417f;
 inline constexpr float kLn2Hi = 0.693145751953125f;  // 11 significant bits: n * kLn2Hi exact for |n| < 2^13
 inline constexpr float kLn2Lo = 1.42860682030941723212e-6f;  // ln2 - kLn2Hi
 
-// 2^x, x in float. Cody-Waite-free: x = n + r, r in [-0.5, 0.5], 2^r by a degree-7 Taylor polynomial in
-// r*ln2 (truncation error < 6e-9 relative), then exact scaling by 2^n.
-MLAPS_HD inline float exp2_model(float x) {
-  if (is_nan(x)) return x;
-  if (x >= 128.0f) return inf_f();
-  if (x < -150.0f) return 0.0f;
-  const float n = floor_f(x + 0.5f);
-  const float r = (x - n) * kLn2;  // |r| <= 0.3466
+// e^r for the reduced argument r of exp2_model / exp_model: degree-7 Taylor, Horner with fma, in this order
+// (the order is part of the model: host and device must round alike).
+MLAPS_HD inline float exp_taylor7(float r) {
   float p = 1.0f / 5040.0f;
   p = fma_f(p, r, 1.0f / 720.0f);
   p = fma_f(p, r, 1.0f / 120.0f);
@@ -81,7 +76,18 @@ MLAPS_HD inline float exp2_model(float x) {
   p = fma_f(p, r, 0.5f);
   p = fma_f(p, r, 1.0f);
   p = fma_f(p, r, 1.0f);
-  return ldexp_f(p, static_cast<int>(n));
+  return p;
+}
+
+// 2^x, x in float. Cody-Waite-free: x = n + r, r in [-0.5, 0.5], 2^r by a degree-7 Taylor polynomial in
+// r*ln2 (truncation error < 6e-9 relative), then exact scaling by 2^n.
+MLAPS_HD inline float exp2_model(float x) {
+  if (is_nan(x)) return x;
+  if (x >= 128.0f) return inf_f();
+  if (x < -150.0f) return 0.0f;
+  const float n = floor_f(x + 0.5f);
+  const float r = (x - n) * kLn2;  // |r| <= 0.3466
+  return ldexp_f(exp_taylor7(r), static_cast<int>(n));
 }
 
 // e^x: n = round(x*log2e), r = x - n*ln2 (two-step Cody-Waite with fma), e^r by degree-7 Taylor.
@@ -92,15 +98,7 @@ MLAPS_HD inline float exp_model(float x) {
   const float n = floor_f(fma_f(x, kLog2e, 0.5f));
   float r = fma_f(-n, kLn2Hi, x);
   r = fma_f(-n, kLn2Lo, r);
-  float p = 1.0f / 5040.0f;
-  p = fma_f(p, r, 1.0f / 720.0f);
-  p = fma_f(p, r, 1.0f / 120.0f);
-  p = fma_f(p, r, 1.0f / 24.0f);
-  p = fma_f(p, r, 1.0f / 6.0f);
-  p = fma_f(p, r, 0.5f);
-  p = fma_f(p, r, 1.0f);
-  p = fma_f(p, r, 1.0f);
-  return ldexp_f(p, static_cast<int>(n));
+  return ldexp_f(exp_taylor7(r), static_cast<int>(n));
 }
 
 // Natural log: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s), s = (m-1)/(m+1).
