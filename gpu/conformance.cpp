@@ -116,18 +116,13 @@ struct Writers {
   }
 };
 
-struct BufferDiff {
-  int64_t count = 0;
-  std::string first;  // description of the first differing element
-};
-
 struct CaseResult {
   std::string name;
   std::string status = "pass";  // pass | fail | error | skipped
   std::string message;
   double plan_s = 0, sim_s = 0, gpu_s = 0, total_s = 0;
   int32_t num_tg = 0, num_works = 0, num_reduce = 0;
-  BufferDiff out, lse, partial_o, partial_lse;
+  RunDiff diff;
   UnwrittenCounts sim_unwritten, gpu_unwritten;
   double flops = 0;
   GpuTiming timing;
@@ -135,57 +130,68 @@ struct CaseResult {
   std::string ref_summary;
 };
 
-void compare(const Problem& p, const Plan& plan, const RunBuffers& sim, const RunBuffers& gpu,
-             CaseResult& res) {
-  const Writers wr(plan);
-  const int32_t H = p.num_heads_q();
-  for (size_t i = 0; i < sim.out.size(); ++i) {
-    if (same_bf16(sim.out[i], gpu.out[i])) continue;
-    if (res.out.count++ == 0) {
-      const int64_t rh = static_cast<int64_t>(i) / kVHeadDim;
-      const int32_t r = static_cast<int32_t>(rh / H), h = static_cast<int32_t>(rh % H);
-      std::ostringstream s;
-      s << "out[row " << r << ", head " << h << ", dim " << (i % kVHeadDim) << "]: sim "
-        << fmt_bf16(sim.out[i]) << ", gpu " << fmt_bf16(gpu.out[i]) << "; written by "
-        << wr.final_writer(r, h);
-      res.out.first = s.str();
-    }
+// Counts the elements where `same` fails and describes the first (describe(i)); unequal sizes are one
+// difference of their own.
+template <typename T, typename Same, typename Describe>
+BufferDiff diff_buffer(const char* name, const std::vector<T>& sim, const std::vector<T>& gpu, Same same,
+                       Describe describe) {
+  BufferDiff d;
+  if (sim.size() != gpu.size()) {
+    d.count = 1;
+    d.first = std::string(name) + ": sizes differ (sim " + std::to_string(sim.size()) + ", gpu " +
+              std::to_string(gpu.size()) + ")";
+    return d;
   }
-  for (size_t i = 0; i < sim.final_lse.size(); ++i) {
-    if (same_f32(sim.final_lse[i], gpu.final_lse[i])) continue;
-    if (res.lse.count++ == 0) {
-      const int32_t r = static_cast<int32_t>(i / H), h = static_cast<int32_t>(i % H);
-      std::ostringstream s;
-      s << "final_lse[row " << r << ", head " << h << "]: sim " << fmt_float(sim.final_lse[i]) << ", gpu "
-        << fmt_float(gpu.final_lse[i]) << "; written by " << wr.final_writer(r, h);
-      res.lse.first = s.str();
-    }
+  for (size_t i = 0; i < sim.size(); ++i) {
+    if (same(sim[i], gpu[i])) continue;
+    if (d.count++ == 0) d.first = describe(i);
   }
-  for (size_t i = 0; i < sim.partial_o.size(); ++i) {
-    if (same_f32(sim.partial_o[i], gpu.partial_o[i])) continue;
-    if (res.partial_o.count++ == 0) {
-      const int64_t rh = static_cast<int64_t>(i) / kVHeadDim;
-      const int64_t r = rh / H;
-      const int32_t h = static_cast<int32_t>(rh % H);
-      std::ostringstream s;
-      s << "partial_o[partial row " << r << ", head " << h << ", dim " << (i % kVHeadDim) << "]: sim "
-        << fmt_float(sim.partial_o[i]) << ", gpu " << fmt_float(gpu.partial_o[i]) << "; written by "
-        << wr.partial_writer(r, h);
-      res.partial_o.first = s.str();
-    }
-  }
-  for (size_t i = 0; i < sim.partial_lse.size(); ++i) {
-    if (same_f32(sim.partial_lse[i], gpu.partial_lse[i])) continue;
-    if (res.partial_lse.count++ == 0) {
-      const int64_t r = static_cast<int64_t>(i) / H;
-      const int32_t h = static_cast<int32_t>(i % H);
-      std::ostringstream s;
-      s << "partial_lse[partial row " << r << ", head " << h << "]: sim " << fmt_float(sim.partial_lse[i])
-        << ", gpu " << fmt_float(gpu.partial_lse[i]) << "; written by " << wr.partial_writer(r, h);
-      res.partial_lse.first = s.str();
-    }
-  }
+  return d;
 }
+
+}  // namespace
+
+RunDiff compare_runs(const Problem& p, const Plan& plan, const RunBuffers& sim, const RunBuffers& gpu) {
+  const Writers wr(plan);
+  const int64_t H = p.num_heads_q();
+  // Element i of a [rows, H, dims] buffer: row i / (H dims), head (i / dims) % H, dim i % dims.
+  auto where = [H](size_t i, int64_t dims, const char* row_word) {
+    const int64_t rh = static_cast<int64_t>(i) / dims;
+    std::ostringstream s;
+    s << "[" << row_word << " " << rh / H << ", head " << rh % H;
+    if (dims > 1) s << ", dim " << static_cast<int64_t>(i) % dims;
+    s << "]";
+    return s.str();
+  };
+  auto row_head = [H](size_t i, int64_t dims) {
+    const int64_t rh = static_cast<int64_t>(i) / dims;
+    return std::pair<int64_t, int32_t>{rh / H, static_cast<int32_t>(rh % H)};
+  };
+  RunDiff d;
+  d.out = diff_buffer("out", sim.out, gpu.out, same_bf16, [&](size_t i) {
+    const auto [r, h] = row_head(i, kVHeadDim);
+    return "out" + where(i, kVHeadDim, "row") + ": sim " + fmt_bf16(sim.out[i]) + ", gpu " +
+           fmt_bf16(gpu.out[i]) + "; written by " + wr.final_writer(static_cast<int32_t>(r), h);
+  });
+  d.final_lse = diff_buffer("final_lse", sim.final_lse, gpu.final_lse, same_f32, [&](size_t i) {
+    const auto [r, h] = row_head(i, 1);
+    return "final_lse" + where(i, 1, "row") + ": sim " + fmt_float(sim.final_lse[i]) + ", gpu " +
+           fmt_float(gpu.final_lse[i]) + "; written by " + wr.final_writer(static_cast<int32_t>(r), h);
+  });
+  d.partial_o = diff_buffer("partial_o", sim.partial_o, gpu.partial_o, same_f32, [&](size_t i) {
+    const auto [r, h] = row_head(i, kVHeadDim);
+    return "partial_o" + where(i, kVHeadDim, "partial row") + ": sim " + fmt_float(sim.partial_o[i]) +
+           ", gpu " + fmt_float(gpu.partial_o[i]) + "; written by " + wr.partial_writer(r, h);
+  });
+  d.partial_lse = diff_buffer("partial_lse", sim.partial_lse, gpu.partial_lse, same_f32, [&](size_t i) {
+    const auto [r, h] = row_head(i, 1);
+    return "partial_lse" + where(i, 1, "partial row") + ": sim " + fmt_float(sim.partial_lse[i]) + ", gpu " +
+           fmt_float(gpu.partial_lse[i]) + "; written by " + wr.partial_writer(r, h);
+  });
+  return d;
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------------------
 // Suites.
@@ -440,10 +446,10 @@ void write_reports(const std::string& dir, const std::vector<CaseResult>& result
         {"num_tg", r.num_tg},
         {"works", r.num_works},
         {"reduce_entries", r.num_reduce},
-        {"out", diff_json(r.out)},
-        {"final_lse", diff_json(r.lse)},
-        {"partial_o", diff_json(r.partial_o)},
-        {"partial_lse", diff_json(r.partial_lse)},
+        {"out", diff_json(r.diff.out)},
+        {"final_lse", diff_json(r.diff.final_lse)},
+        {"partial_o", diff_json(r.diff.partial_o)},
+        {"partial_lse", diff_json(r.diff.partial_lse)},
         {"unwritten",
          {{"sim_output", r.sim_unwritten.output},
           {"sim_lse", r.sim_unwritten.lse},
@@ -547,14 +553,14 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
         res.flops = prefill_flops(c.problem);
         res.sim_unwritten = sim.unwritten;
         res.gpu_unwritten = count_unwritten(gpu.buffers);
-        compare(c.problem, plan, sim.buffers, gpu.buffers, res);
-        const int64_t n = res.out.count + res.lse.count + res.partial_o.count + res.partial_lse.count;
-        if (n > 0) {
+        res.diff = compare_runs(c.problem, plan, sim.buffers, gpu.buffers);
+        if (res.diff.total() > 0) {
+          const RunDiff& df = res.diff;
           res.status = "fail";
           std::ostringstream m;
-          m << "mismatches: out " << res.out.count << ", final_lse " << res.lse.count << ", partial_o "
-            << res.partial_o.count << ", partial_lse " << res.partial_lse.count << ".";
-          for (const BufferDiff* d : {&res.out, &res.lse, &res.partial_o, &res.partial_lse})
+          m << "mismatches: out " << df.out.count << ", final_lse " << df.final_lse.count << ", partial_o "
+            << df.partial_o.count << ", partial_lse " << df.partial_lse.count << ".";
+          for (const BufferDiff* d : {&df.out, &df.final_lse, &df.partial_o, &df.partial_lse})
             if (!d->first.empty()) m << " First: " << d->first << ".";
           res.message = m.str();
         }

@@ -54,6 +54,20 @@ std::vector<ConformanceCase> conformance_suite(const ConformanceOptions& options
 // FLOPs of a problem's prefill: 2 * (192 + 128) per visible (row, key, head) triple.
 double prefill_flops(const Problem& p);
 
+// One buffer's element-wise comparison: how many elements differ, and the first of them described (row,
+// head, dim, both values, the work item or reduce entry that wrote it).
+struct BufferDiff {
+  int64_t count = 0;
+  std::string first;
+};
+struct RunDiff {
+  BufferDiff out, final_lse, partial_o, partial_lse;
+  int64_t total() const { return out.count + final_lse.count + partial_o.count + partial_lse.count; }
+};
+// What a conformance case checks between the emulator's buffers and the GPU's (both after a run of `plan`),
+// with the equality rules above. Host code: tests run it without a GPU.
+RunDiff compare_runs(const Problem& p, const Plan& plan, const RunBuffers& sim, const RunBuffers& gpu);
+
 // Runs the suite. Returns 0 when every case matches, 1 on any mismatch or failed case, 2 when no GPU is
 // usable (0 with no_device_ok) or on a usage error. Progress and a final table go to `log`.
 int run_conformance(const ConformanceOptions& options, std::ostream& log);

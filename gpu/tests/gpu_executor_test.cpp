@@ -108,5 +108,54 @@ TEST(GpuConformance, QuickSuitePasses) {
   EXPECT_EQ(run_conformance(o, log), 0) << log.str();
 }
 
+// compare_runs, the conformance check itself, needs no GPU: two copies of one emulator run, then single
+// elements changed in each buffer. Each change is counted once and described by row, head (and dim).
+TEST(GpuConformance, CompareRunsCountsAndDescribesEachBuffer) {
+  const Problem p = Problem::from_lengths({300, 40}, {300, 500}, 2, true, 4);  // 2 heads, cut tiles, partials
+  const Plan plan = make_plan(p, Policy::kAiter);
+  InputOptions io;
+  io.seed = 7;
+  const AttnInputs in = make_random_inputs(p, io);
+  const SimRun sim = simulate(p, plan, in, NumericModel{}, 1);
+  RunBuffers gpu = sim.buffers;
+  EXPECT_EQ(compare_runs(p, plan, sim.buffers, gpu).total(), 0);
+
+  const int32_t H = p.num_heads_q();
+  const size_t o = (size_t{3} * H + 1) * kVHeadDim + 5;  // row 3, head 1, dim 5
+  gpu.out[o] ^= 1;
+  const size_t l = size_t{310} * H + 0;  // row 310 (sequence 1), head 0
+  gpu.final_lse[l] = num::u2f(num::f2u(gpu.final_lse[l]) ^ 1u);
+  ASSERT_FALSE(gpu.partial_o.empty());
+  gpu.partial_o[kVHeadDim + 2] = num::u2f(num::kPoisonF32);  // partial row 0, head 1, dim 2
+  gpu.partial_lse.back() = num::u2f(num::f2u(gpu.partial_lse.back()) + 1u);
+  RunDiff d = compare_runs(p, plan, sim.buffers, gpu);
+  EXPECT_EQ(d.out.count, 1);
+  EXPECT_EQ(d.final_lse.count, 1);
+  EXPECT_EQ(d.partial_o.count, 1);
+  EXPECT_EQ(d.partial_lse.count, 1);
+  EXPECT_EQ(d.total(), 4);
+  EXPECT_NE(d.out.first.find("out[row 3, head 1, dim 5]"), std::string::npos) << d.out.first;
+  EXPECT_NE(d.out.first.find("written by reduce entry"), std::string::npos) << d.out.first;
+  EXPECT_NE(d.final_lse.first.find("final_lse[row 310, head 0]"), std::string::npos) << d.final_lse.first;
+  EXPECT_NE(d.partial_o.first.find("partial_o[partial row 0, head 1, dim 2]"), std::string::npos)
+      << d.partial_o.first;
+  EXPECT_NE(d.partial_o.first.find("written by prefill work #"), std::string::npos) << d.partial_o.first;
+  EXPECT_NE(d.partial_lse.first.find("partial_lse[partial row "), std::string::npos) << d.partial_lse.first;
+
+  // Two different quiet NaNs match (payloads are outside the model); a NaN against the poison does not.
+  RunBuffers a = sim.buffers, b = sim.buffers;
+  a.final_lse[0] = num::u2f(0x7FC00000u);
+  b.final_lse[0] = num::u2f(0xFFC00001u);
+  EXPECT_EQ(compare_runs(p, plan, a, b).total(), 0);
+  b.final_lse[0] = num::u2f(num::kPoisonF32);
+  EXPECT_EQ(compare_runs(p, plan, a, b).final_lse.count, 1);
+  // Unequal sizes are a difference of their own, not an out-of-bounds read.
+  b = sim.buffers;
+  b.partial_lse.pop_back();
+  d = compare_runs(p, plan, sim.buffers, b);
+  EXPECT_EQ(d.partial_lse.count, 1);
+  EXPECT_NE(d.partial_lse.first.find("sizes differ"), std::string::npos) << d.partial_lse.first;
+}
+
 }  // namespace
 }  // namespace mlaps::gpu
