@@ -48,7 +48,8 @@ void emulate_and_compare(const Problem& p) {
   InputOptions io;
   io.seed = static_cast<uint64_t>(p.num_tokens()) * 7919u + static_cast<uint64_t>(p.num_used_pages());
   const AttnInputs in = make_random_inputs(p, io);
-  const SimRun run = simulate(p, plan, in, NumericModel{}, 1);
+  const NumericModel model{};
+  const SimRun run = simulate(p, plan, in, model, 1);
   int64_t expect = 0;
   for (const QTile& t : predicted_unscheduled_tiles(p)) expect += t.qo_end - t.qo_start;
   expect *= p.num_heads_q();
@@ -56,12 +57,25 @@ void emulate_and_compare(const Problem& p) {
     finding("unwritten rows differ from the ledger's prediction", p, Policy::kAiter, {});
   }
   if (expect != 0) return;
+  // As the end-to-end property (proptests/prop_e2e_test.cpp): strict against the reference that rounds P as
+  // the model does; against upstream's unrounded reference, upstream's own band (rows with few visible keys
+  // legitimately differ by fp8 P there: a mismatch fraction up to 0.05 is upstream's "warning", not a
+  // failure).
   RefOptions ro;
   ro.num_threads = 1;
-  const CompareResult cr = compare_run(reference_attention(p, in, ro), run.buffers);
-  if (!cr.pass) {
-    std::fprintf(stderr, "  %s\n", cr.summary().c_str());
+  ro.round_p_fp8 = model.round_p_fp8;
+  const CompareResult same_p = compare_run(reference_attention(p, in, ro), run.buffers);
+  if (!same_p.pass) {
+    std::fprintf(stderr, "  vs the reference with the model's P rounding: %s\n", same_p.summary().c_str());
     finding("emulator vs reference outside the model's bounds", p, Policy::kAiter, {});
+  }
+  ro.round_p_fp8 = false;
+  const CompareResult up = compare_run(reference_attention(p, in, ro), run.buffers);
+  if (up.unwritten.output != 0 || up.unwritten.lse != 0 || up.lse.max_abs_err > 0.03 ||
+      up.lse.mask_mismatch != 0 || up.output.mismatch_fraction > 0.05) {
+    std::fprintf(stderr, "  vs upstream's unrounded reference: %s\n", up.summary().c_str());
+    finding("emulator vs upstream's unrounded reference beyond upstream's warning band", p, Policy::kAiter,
+            {});
   }
 }
 
