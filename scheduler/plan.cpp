@@ -400,29 +400,6 @@ struct PlanCore {
       const int32_t n = ranges_of(qo_len);
       if (!legacy && base + n <= touched) {
         // Every tile of the sequence scheduled, every piece a slot: piece k's slot is G * k.
-        if (n == 0) continue;  // an empty query sequence has no tiles
-        if (n <= 2) {          // ping-pong order is row order: the sequence's slots are one ascending run
-          const int32_t f0 = first_piece[base];
-          const int32_t cnt = first_piece[base + n] - f0;
-          rpm[total] = G * f0;
-          if (cnt != n) [[unlikely]] {  // a cut tile among them
-            for (int32_t k = 1; k < cnt; ++k) rpm[total + k] = G * (f0 + k);
-          } else if (n == 2) {
-            rpm[total + 1] = G * (f0 + 1);
-          }
-          if (n == 2) {
-            rfm[entry] = FinalLoc{q0, q0 + G};
-            rip[entry + 1] = total + first_piece[base + 1] - f0;
-            rfm[entry + 1] = FinalLoc{q0 + G, q0 + qo_len};
-          } else {
-            rfm[entry] = FinalLoc{q0, q0 + qo_len};
-          }
-          total += cnt;
-          entry += n;
-          rip[entry] = total;
-          base += n;
-          continue;
-        }
         for (int32_t r = 0; r < n; ++r) {
           const int32_t t = base + emission_of_range(r, n);
           const int32_t first = first_piece[t];

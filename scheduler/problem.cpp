@@ -50,9 +50,13 @@ void check_indptr_shape(const char* field, const std::vector<int32_t>& v, size_t
                                           std::to_string(i) + ")");
 }
 
-// validate_problem's per-sequence checks and totals without a branch per check (see its fast path). Returns
-// false, leaving the outputs meaningless, when any check fails or a total leaves the range the precise pass
-// accepts; true guarantees the precise pass would accept every sequence and compute the same totals.
+// validate_problem's per-sequence checks and totals for a non-causal problem with a power-of-two
+// qlen_granularity, without a branch per check and without an early exit, so that the compiler vectorises it
+// (see validate_problem's fast path). Returns false, leaving the outputs meaningless, when any check fails or
+// a total leaves the range the precise pass accepts; true guarantees the precise pass would accept every
+// sequence and compute the same totals. Units are >= 0 here (kv >= 0), so |units| sums equal the signed sums;
+// every term is bounded before it is summed (n * units <= kI32Max / kvg), so with B < 2^31 terms nothing
+// overflows int64.
 bool fast_sequence_pass(const Problem& p, int64_t G, int g_shift, int64_t kvg, int kvg_shift, int64_t bpu,
                         int64_t& ntiles_out, int64_t& total_units_out) {
   const size_t B = p.context_lens.size();
@@ -60,56 +64,21 @@ bool fast_sequence_pass(const Problem& p, int64_t G, int g_shift, int64_t kvg, i
   const int32_t* ki = p.kv_indptr.data();
   const int32_t* ctx = p.context_lens.data();
   const int64_t bs = p.block_size;
-  const bool causal = p.causal;
-  // Units are >= 0 here (kv >= 0, and causal implies qo <= kv), so |units| sums equal the signed sums, and
-  // the running total stays below kI32Max / kvg (checked every sequence, so it cannot overflow int64 either).
   const int64_t unit_limit = kI32Max / kvg;
-  int64_t ntiles = 0, units_total = 0;
-  if (!causal) {
-    // No early exit and no inner loop, so the compiler vectorises it. Every term is bounded before it is
-    // summed (n * units <= unit_limit), so with B < 2^31 terms nothing overflows int64.
-    int64_t bad_any = 0;
-    for (size_t b = 0; b < B; ++b) {
-      const int64_t qo = int64_t{qi[b + 1]} - qi[b];
-      const int64_t pages = int64_t{ki[b + 1]} - ki[b];
-      const int64_t kv = ctx[b];
-      const int64_t n = (qo + G - 1) >> g_shift;
-      const int64_t units = (kv + kvg - 1) >> kvg_shift;
-      const int64_t work = n * units;
-      bad_any |= (qo < 0) | (pages < 0) | (kv < 0) | (pages * bs < kv) | (kv + kvg - 1 > kI32Max) |
-                 (int64_t{ki[b]} + units * bpu > kI32Max) | (work > unit_limit);
-      ntiles += n;
-      units_total += work;
-    }
-    if (bad_any != 0 || units_total + 1 > unit_limit) return false;
-    ntiles_out = ntiles;
-    total_units_out = units_total;
-    return true;
-  }
-  bool bad = false;
+  int64_t ntiles = 0, units_total = 0, bad_any = 0;
   for (size_t b = 0; b < B; ++b) {
     const int64_t qo = int64_t{qi[b + 1]} - qi[b];
     const int64_t pages = int64_t{ki[b + 1]} - ki[b];
     const int64_t kv = ctx[b];
-    bad |= (qo < 0) | (pages < 0) | (kv < 0) | (pages * bs < kv) | (causal & (qo > kv)) |
-           (kv + kvg - 1 > kI32Max);
     const int64_t n = (qo + G - 1) >> g_shift;
+    const int64_t units = (kv + kvg - 1) >> kvg_shift;
+    const int64_t work = n * units;
+    bad_any |= (qo < 0) | (pages < 0) | (kv < 0) | (pages * bs < kv) | (kv + kvg - 1 > kI32Max) |
+               (int64_t{ki[b]} + units * bpu > kI32Max) | (work > unit_limit);
     ntiles += n;
-    int64_t max_units;
-    if (!causal) {
-      max_units = (kv + kvg - 1) >> kvg_shift;
-      units_total += n * max_units;
-    } else {
-      max_units = 0;
-      for (int64_t r = 0; r < n; ++r) {
-        const int64_t u = (kv - qo + std::min(r * G + G, qo) + kvg - 1) >> kvg_shift;
-        units_total += u;
-        max_units = std::max(max_units, u);
-      }
-    }
-    bad |= (int64_t{ki[b]} + max_units * bpu > kI32Max) | (units_total + 1 > unit_limit) | (n < 0);
-    if (bad) return false;
+    units_total += work;
   }
+  if (bad_any != 0 || units_total + 1 > unit_limit) return false;
   ntiles_out = ntiles;
   total_units_out = units_total;
   return true;
@@ -214,10 +183,10 @@ ProblemTotals validate_problem(const Problem& p) {
   int64_t abs_units = 0;
   int64_t total_units = 0;
   int64_t ntiles = 0;
-  // Fast path: the same per-sequence checks without a branch per check, for a power-of-two qlen_granularity
-  // and no opt-in causal qo > kv (so no negative units). It proves the problem valid or gives up; the precise
-  // pass below, which names the first failing entry, runs only then.
-  const bool fast_ok = g_shift >= 0 && !(p.causal && p.allow_causal_qo_gt_kv) &&
+  // Fast path (non-causal, power-of-two qlen_granularity): the same per-sequence checks, vectorised. It
+  // proves the problem valid or gives up; the precise pass below, which names the first failing entry, runs
+  // only then. (A causal sequence's per-tile unit sums keep the precise pass: its branches predict well.)
+  const bool fast_ok = g_shift >= 0 && !p.causal &&
                        fast_sequence_pass(p, G, g_shift, kvg, kvg_shift, bpu, ntiles, total_units);
   if (fast_ok) abs_units = total_units;
   for (size_t b = 0; b < B && !fast_ok; ++b) {
