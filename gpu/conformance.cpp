@@ -130,11 +130,13 @@ struct CaseResult {
   std::string ref_summary;
 };
 
-// Counts the elements where `same` fails and describes the first (describe(i)); unequal sizes are one
-// difference of their own.
-template <typename T, typename Same, typename Describe>
-BufferDiff diff_buffer(const char* name, const std::vector<T>& sim, const std::vector<T>& gpu, Same same,
-                       Describe describe) {
+// One [rows, H, dims] buffer: counts the elements where `same` fails and describes the first one — its row
+// (row_word), head and dim (when dims > 1), both values (fmt) and who wrote it (writer(row, head)). Unequal
+// sizes are one difference of their own.
+template <typename T, typename Same, typename Fmt, typename Writer>
+BufferDiff diff_buffer(const char* name, const char* row_word, int64_t dims, int64_t H,
+                       const std::vector<T>& sim, const std::vector<T>& gpu, Same same, Fmt fmt,
+                       Writer writer) {
   BufferDiff d;
   if (sim.size() != gpu.size()) {
     d.count = 1;
@@ -144,7 +146,15 @@ BufferDiff diff_buffer(const char* name, const std::vector<T>& sim, const std::v
   }
   for (size_t i = 0; i < sim.size(); ++i) {
     if (same(sim[i], gpu[i])) continue;
-    if (d.count++ == 0) d.first = describe(i);
+    if (d.count++ > 0) continue;
+    const int64_t rh = static_cast<int64_t>(i) / dims;
+    const int64_t r = rh / H;
+    const int32_t h = static_cast<int32_t>(rh % H);
+    std::ostringstream s;
+    s << name << "[" << row_word << " " << r << ", head " << h;
+    if (dims > 1) s << ", dim " << static_cast<int64_t>(i) % dims;
+    s << "]: sim " << fmt(sim[i]) << ", gpu " << fmt(gpu[i]) << "; written by " << writer(r, h);
+    d.first = s.str();
   }
   return d;
 }
@@ -154,40 +164,16 @@ BufferDiff diff_buffer(const char* name, const std::vector<T>& sim, const std::v
 RunDiff compare_runs(const Problem& p, const Plan& plan, const RunBuffers& sim, const RunBuffers& gpu) {
   const Writers wr(plan);
   const int64_t H = p.num_heads_q();
-  // Element i of a [rows, H, dims] buffer: row i / (H dims), head (i / dims) % H, dim i % dims.
-  auto where = [H](size_t i, int64_t dims, const char* row_word) {
-    const int64_t rh = static_cast<int64_t>(i) / dims;
-    std::ostringstream s;
-    s << "[" << row_word << " " << rh / H << ", head " << rh % H;
-    if (dims > 1) s << ", dim " << static_cast<int64_t>(i) % dims;
-    s << "]";
-    return s.str();
-  };
-  auto row_head = [H](size_t i, int64_t dims) {
-    const int64_t rh = static_cast<int64_t>(i) / dims;
-    return std::pair<int64_t, int32_t>{rh / H, static_cast<int32_t>(rh % H)};
-  };
+  auto final_writer = [&](int64_t r, int32_t h) { return wr.final_writer(static_cast<int32_t>(r), h); };
+  auto partial_writer = [&](int64_t r, int32_t h) { return wr.partial_writer(r, h); };
   RunDiff d;
-  d.out = diff_buffer("out", sim.out, gpu.out, same_bf16, [&](size_t i) {
-    const auto [r, h] = row_head(i, kVHeadDim);
-    return "out" + where(i, kVHeadDim, "row") + ": sim " + fmt_bf16(sim.out[i]) + ", gpu " +
-           fmt_bf16(gpu.out[i]) + "; written by " + wr.final_writer(static_cast<int32_t>(r), h);
-  });
-  d.final_lse = diff_buffer("final_lse", sim.final_lse, gpu.final_lse, same_f32, [&](size_t i) {
-    const auto [r, h] = row_head(i, 1);
-    return "final_lse" + where(i, 1, "row") + ": sim " + fmt_float(sim.final_lse[i]) + ", gpu " +
-           fmt_float(gpu.final_lse[i]) + "; written by " + wr.final_writer(static_cast<int32_t>(r), h);
-  });
-  d.partial_o = diff_buffer("partial_o", sim.partial_o, gpu.partial_o, same_f32, [&](size_t i) {
-    const auto [r, h] = row_head(i, kVHeadDim);
-    return "partial_o" + where(i, kVHeadDim, "partial row") + ": sim " + fmt_float(sim.partial_o[i]) +
-           ", gpu " + fmt_float(gpu.partial_o[i]) + "; written by " + wr.partial_writer(r, h);
-  });
-  d.partial_lse = diff_buffer("partial_lse", sim.partial_lse, gpu.partial_lse, same_f32, [&](size_t i) {
-    const auto [r, h] = row_head(i, 1);
-    return "partial_lse" + where(i, 1, "partial row") + ": sim " + fmt_float(sim.partial_lse[i]) + ", gpu " +
-           fmt_float(gpu.partial_lse[i]) + "; written by " + wr.partial_writer(r, h);
-  });
+  d.out = diff_buffer("out", "row", kVHeadDim, H, sim.out, gpu.out, same_bf16, fmt_bf16, final_writer);
+  d.final_lse =
+      diff_buffer("final_lse", "row", 1, H, sim.final_lse, gpu.final_lse, same_f32, fmt_float, final_writer);
+  d.partial_o = diff_buffer("partial_o", "partial row", kVHeadDim, H, sim.partial_o, gpu.partial_o, same_f32,
+                            fmt_float, partial_writer);
+  d.partial_lse = diff_buffer("partial_lse", "partial row", 1, H, sim.partial_lse, gpu.partial_lse, same_f32,
+                              fmt_float, partial_writer);
   return d;
 }
 
