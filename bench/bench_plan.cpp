@@ -73,15 +73,16 @@ struct PlanBuffers {
   }
 };
 
-// zero_tails: true writes every buffer entry as upstream does (unused tails zeroed); false writes the used
-// prefix only (the plan's bytes: the figure to hold against write_bytes/memcpy).
-void bm_plan_into(benchmark::State& state, const BenchWorkload* w, Policy policy, bool zero_tails) {
+// opt.zero_tails: true writes every buffer entry as upstream does (unused tails zeroed); false writes the
+// used prefix only (the plan's bytes: the figure to hold against write_bytes/memcpy). opt.num_threads > 1:
+// the parallel work_info writer (plan/into_t2).
+void bm_plan_into(benchmark::State& state, const BenchWorkload* w, Policy policy, PlanIntoOptions opt) {
   const Plan need = make_plan(w->problem, policy);
   PlanBuffers buf(w->problem, need);
   const PlanSpans spans = buf.spans();
   PlanWorkspace ws;
   for (auto _ : state) {
-    PlanSizes sizes = make_plan_into(w->problem, policy, spans, ws, zero_tails);
+    PlanSizes sizes = make_plan_into(w->problem, policy, spans, ws, opt);
     benchmark::DoNotOptimize(sizes);
     benchmark::ClobberMemory();
   }
@@ -150,9 +151,13 @@ void register_plan_benchmarks() {
       timed(benchmark::RegisterBenchmark(bench_name({"plan/fast", pol, w.name}).c_str(), bm_plan_fast, &w,
                                          policy));
       timed(benchmark::RegisterBenchmark(bench_name({"plan/into", pol, w.name}).c_str(), bm_plan_into, &w,
-                                         policy, true));
+                                         policy, PlanIntoOptions{}));
       timed(benchmark::RegisterBenchmark(bench_name({"plan/into_prefix", pol, w.name}).c_str(), bm_plan_into,
-                                         &w, policy, false));
+                                         &w, policy, PlanIntoOptions{.zero_tails = false}));
+      if (w.upstream_us) {  // the opt-in two-thread writer, beside the one-thread figure upstream is held to
+        timed(benchmark::RegisterBenchmark(bench_name({"plan/into_t2", pol, w.name}).c_str(), bm_plan_into,
+                                           &w, policy, PlanIntoOptions{.num_threads = 2}));
+      }
       benchmark::RegisterBenchmark(bench_name({"plan/plain", pol, w.name}).c_str(), bm_plan_plain, &w, policy)
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(bench_name({"validate", pol, w.name}).c_str(), bm_validate, &w, policy)

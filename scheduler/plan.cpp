@@ -2,6 +2,8 @@
 // computes one cluster's partition once and replicates it.
 #include "scheduler/plan.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -345,26 +347,26 @@ struct PlanCore {
     return r < (n + 1) / 2 ? 2 * r : 2 * (n - 1 - r) + 1;
   }
 
-  void write(const PlanSpans& out) const {
-    // work_indptr and work_info: cluster by cluster, TG by TG, head by head. Cluster c, head kho of the
-    // cluster is the pieces with q_head_range = pack(lo, hi) for K head c * khpc + kho, i.e. the pieces'
-    // q_head_range 0 plus (c * khpc + kho) * qhg * (1 + 2^16) (hi <= 0xFFFF, so no carry).
+  // work_info rows and work_indptr entries of clusters [c0, c1): cluster by cluster, TG by TG, head by head.
+  // Cluster c, head kho of the cluster is the pieces with q_head_range = pack(lo, hi) for K head
+  // c * khpc + kho, i.e. the pieces' q_head_range 0 plus (c * khpc + kho) * qhg * (1 + 2^16) (hi <= 0xFFFF,
+  // so no carry). Every cluster holds khpc * npieces rows, so a cluster's rows start at c * khpc * npieces
+  // and disjoint cluster ranges can be written concurrently.
+  void write_works(const PlanSpans& out, int32_t c0, int32_t c1) const {
     int32_t* indptr = out.work_indptr.data();
     WorkInfo* dst = out.work_info.data();
     const WorkInfo* pieces = ws.pieces_.data();
     const int32_t* tg_end = ws.tg_end_.data();
     const uint32_t head_step = static_cast<uint32_t>(g.qhg) * 0x10001u;
     const uint32_t head_hi = static_cast<uint32_t>(g.qhg) << 16;
-    indptr[0] = 0;
-    int32_t idx = 0;
-    for (int32_t c = 0; c < g.nc; ++c) {
+    for (int32_t c = c0; c < c1; ++c) {
+      int32_t idx = c * g.khpc * npieces;  // < num_works, an int32_t
       int32_t* ip = indptr + static_cast<size_t>(c) * g.tpc;
       const uint32_t kh0 = static_cast<uint32_t>(c * g.khpc);
       if (g.khpc == 1) {
         const uint32_t delta = kh0 * head_step + head_hi;
         copy_shifting_heads(dst + idx, pieces, npieces, delta);
         for (int32_t tg = 0; tg < g.tpc; ++tg) ip[tg + 1] = idx + tg_end[tg];
-        idx += npieces;
         continue;
       }
       int32_t begin = 0;
@@ -380,8 +382,26 @@ struct PlanCore {
         begin = end;
       }
     }
+  }
+
+  void write(const PlanSpans& out, const PlanIntoOptions& opt) const {
+    out.work_indptr[0] = 0;
+    const int64_t work_bytes = int64_t{sizes.num_works} * static_cast<int64_t>(sizeof(WorkInfo));
+    const int nt = static_cast<int>(std::min<int64_t>(opt.num_threads, g.nc));
+    if (nt > 1 && work_bytes >= opt.parallel_min_bytes) {
+      // Clusters split into nt contiguous ranges, one per thread: each thread's rows are one contiguous span.
+#pragma omp parallel num_threads(nt)
+      {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        write_works(out, static_cast<int32_t>(int64_t{g.nc} * t / n),
+                    static_cast<int32_t>(int64_t{g.nc} * (t + 1) / n));
+      }
+    } else {
+      write_works(out, 0, g.nc);
+    }
     // Reduce info: tiles in global row order (batch by batch, range by range), slots ascending (= piece
     // order).
+    const WorkInfo* pieces = ws.pieces_.data();
     const int32_t* first_piece = ws.tile_first_piece_.data();
     int32_t* rip = out.reduce_indptr.data();
     FinalLoc* rfm = out.reduce_final_map.data();
@@ -442,7 +462,10 @@ void check_span(const char* name, size_t have, int64_t need) {
 }  // namespace
 
 PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, PlanWorkspace& ws,
-                         bool zero_tails) {
+                         const PlanIntoOptions& opt) {
+  if (opt.num_threads < 1) {
+    throw InputError("num_threads", "must be >= 1, got " + std::to_string(opt.num_threads));
+  }
   const ProblemTotals totals = validate_problem(p);
   PlanCore core(p, policy, ws);
   core.schedule(totals);
@@ -452,9 +475,9 @@ PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, 
   check_span("reduce_indptr", out.reduce_indptr.size(), int64_t{s.num_reduce_entries} + 1);
   check_span("reduce_final_map", out.reduce_final_map.size(), s.num_reduce_entries);
   check_span("reduce_partial_map", out.reduce_partial_map.size(), s.num_partials);
-  core.write(out);
+  core.write(out, opt);
   std::fill(out.reduce_indptr.begin() + s.num_reduce_entries + 1, out.reduce_indptr.end(), s.num_partials);
-  if (zero_tails) {
+  if (opt.zero_tails) {
     std::fill(out.work_indptr.begin() + p.num_cu + 1, out.work_indptr.end(), 0);
     std::fill(out.work_info.begin() + s.num_works, out.work_info.end(), WorkInfo{});
     std::fill(out.reduce_final_map.begin() + s.num_reduce_entries, out.reduce_final_map.end(), FinalLoc{});
@@ -477,7 +500,8 @@ Plan make_plan(const Problem& p, Policy policy) {
   plan.reduce_final_map.resize(static_cast<size_t>(s.num_reduce_entries));
   plan.reduce_partial_map.resize(static_cast<size_t>(s.num_partials));
   core.write(PlanSpans{plan.work_indptr, plan.work_info, plan.reduce_indptr, plan.reduce_final_map,
-                       plan.reduce_partial_map});
+                       plan.reduce_partial_map},
+             PlanIntoOptions{});
   return plan;
 }
 

@@ -89,12 +89,24 @@ struct PlanSizes {
   friend bool operator==(const PlanSizes&, const PlanSizes&) = default;
 };
 
-// Fills caller buffers with the plan (used prefix), sets reduce_indptr's tail to num_partials as upstream
-// does and, with zero_tails, zeroes every other unused entry (upstream's buffers read 0 there; pass false to
-// skip that O(capacity) pass when the consumer only reads the used prefix). Throws InputError (naming the
-// buffer) before writing anything if a buffer is too small. No allocation beyond `ws`'s first growth.
+struct PlanIntoOptions {
+  // Zero every unused entry as upstream's zero-filled buffers read (false: skip that O(capacity) pass when
+  // the consumer only reads the used prefix).
+  bool zero_tails = true;
+  // Threads that write work_info (OpenMP; clusters split into contiguous ranges, at most one thread per
+  // cluster). Used only when the plan has at least parallel_min_bytes of work rows; the output is
+  // byte-identical for any value. 1, the default, is upstream's single-threaded host path.
+  int num_threads = 1;
+  // Below ~512 KiB of work rows a parallel region costs more than the write it splits (bench/README.md);
+  // tests set 0 to run the parallel path on small plans.
+  int64_t parallel_min_bytes = int64_t{512} << 10;
+};
+
+// Fills caller buffers with the plan (used prefix) and sets reduce_indptr's tail to num_partials as upstream
+// does. Throws InputError (naming the buffer) before writing anything if a buffer is too small, or naming
+// num_threads if it is < 1. No allocation beyond `ws`'s first growth.
 PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, PlanWorkspace& ws,
-                         bool zero_tails = true);
+                         const PlanIntoOptions& opt = {});
 
 // generate_reduce_info (contract 3) over the given works; exposed for tests and dump round trips.
 void build_reduce_info(Policy policy, const std::vector<WorkInfo>& works, Plan& plan);

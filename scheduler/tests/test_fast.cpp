@@ -88,7 +88,7 @@ TEST(MakePlanInto, NoZeroTailsLeavesTailsAlone) {
   std::vector<WorkInfo> wi(8, WorkInfo{9, 9, 9, 9, 9, 9, 9, 9});
   std::vector<FinalLoc> rfm(4, FinalLoc{9, 9});
   PlanWorkspace ws;
-  make_plan_into(p, Policy::kAiterLegacy, PlanSpans{wip, wi, rip, rfm, rpm}, ws, false);
+  make_plan_into(p, Policy::kAiterLegacy, PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.zero_tails = false});
   EXPECT_EQ(wi[6].batch_idx, 9);
   EXPECT_EQ(rfm[3], (FinalLoc{9, 9}));
   EXPECT_EQ(rip, (std::vector<int32_t>{0, 2, 5, 5,
@@ -128,6 +128,56 @@ TEST(MakePlanInto, WorkspaceReuseAcrossProblems) {
     ASSERT_EQ(rfm, plain.reduce_final_map);
     ASSERT_EQ(rpm, plain.reduce_partial_map);
   }
+}
+
+// The parallel writer (clusters split among threads) against the plain scheduler, byte for byte: random
+// problems with the size threshold off (every geometry: one cluster, heads per cluster > 1, more threads than
+// clusters) and the named workloads with their default threshold.
+TEST(MakePlanInto, ThreadedWriteIsByteIdentical) {
+  auto check = [](const Problem& p, Policy policy, const PlanIntoOptions& opt) {
+    const Plan plain = make_plan_plain(p, policy);
+    std::vector<int32_t> wip(p.num_cu + 1, 7), rip(plain.reduce_indptr.size(), 7),
+        rpm(plain.reduce_partial_map.size(), 7);
+    std::vector<WorkInfo> wi(plain.work_info.size(), WorkInfo{7, 7, 7, 7, 7, 7, 7, 7});
+    std::vector<FinalLoc> rfm(plain.reduce_final_map.size(), FinalLoc{7, 7});
+    PlanWorkspace ws;
+    make_plan_into(p, policy, PlanSpans{wip, wi, rip, rfm, rpm}, ws, opt);
+    ASSERT_EQ(wip, plain.work_indptr) << "threads " << opt.num_threads;
+    ASSERT_EQ(wi, plain.work_info) << "threads " << opt.num_threads;
+    ASSERT_EQ(rip, plain.reduce_indptr);
+    ASSERT_EQ(rfm, plain.reduce_final_map);
+    ASSERT_EQ(rpm, plain.reduce_partial_map);
+  };
+  std::mt19937 rng(11);
+  for (int i = 0; i < 300; ++i) {
+    const Problem p = test::random_problem(rng, false);
+    const int threads = 2 + i % 7;
+    SCOPED_TRACE("random problem " + std::to_string(i));
+    check(p, i % 3 == 0 ? Policy::kAiterLegacy : Policy::kAiter,
+          PlanIntoOptions{.num_threads = threads, .parallel_min_bytes = 0});
+  }
+  // noncausal_b256_qo256_kv16384_h16 (512 KiB of rows: at the default threshold) and
+  // causal_b64_qo2048_kv16384_h128 (2 MiB).
+  const std::vector<int32_t> qo256(256, 256), kv256(256, 16384), qo64(64, 2048), kv64(64, 16384);
+  check(Problem::from_lengths(qo256, kv256, 16, false, 256), Policy::kAiter,
+        PlanIntoOptions{.num_threads = 2});
+  check(Problem::from_lengths(qo64, kv64, 128, true, 256), Policy::kAiter, PlanIntoOptions{.num_threads = 2});
+}
+
+TEST(MakePlanInto, ThreadCountBelowOneIsRejectedBeforeWriting) {
+  const Problem p = test::worked_example();
+  std::vector<int32_t> wip(5, 3), rip(5, 3), rpm(10, 3);
+  std::vector<WorkInfo> wi(8, WorkInfo{3, 3, 3, 3, 3, 3, 3, 3});
+  std::vector<FinalLoc> rfm(4, FinalLoc{3, 3});
+  PlanWorkspace ws;
+  try {
+    make_plan_into(p, Policy::kAiter, PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.num_threads = 0});
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "num_threads");
+  }
+  EXPECT_EQ(wip, std::vector<int32_t>(5, 3));
+  EXPECT_EQ(wi[0], (WorkInfo{3, 3, 3, 3, 3, 3, 3, 3}));
 }
 
 }  // namespace
