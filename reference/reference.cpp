@@ -26,9 +26,14 @@ using MatC = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMaj
 constexpr int32_t kRowBlock = 512;
 // Below this many rows in a block the GEMMs run transposed (see the item loop).
 constexpr int32_t kFewRows = 64;
-// Decoded keys per wave (one group always fits whatever its length): 16Ki keys x 320 doubles = 40 MiB, so
-// that many short sequences do not fault in (and the kernel zero) hundreds of MiB on every call.
-constexpr int64_t kWaveKeys = int64_t{1} << 14;
+// Decoded keys per wave (one group always fits whatever its length): 8Ki keys x 320 doubles = 12 + 8 MiB,
+// so that many short sequences do not fault in hundreds of MiB on every call, and each buffer stays under
+// glibc's 32 MiB dynamic mmap threshold: after the first call it comes from the heap, not from fresh pages
+// the kernel faults in and zeroes (16Ki keys, 24 + 16 MiB, paid that on every call: ~1.4x on the 8-row
+// shapes).
+constexpr int64_t kWaveKeys = int64_t{1} << 13;
+// Keys ahead of the decode whose K/V rows are prefetched (as the emulator's decode does).
+constexpr int64_t kPrefetchAhead = 8;
 
 size_t to_size(int64_t x) {
   return static_cast<size_t>(x);
@@ -198,7 +203,13 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
                                        row_starts.begin() - 1);
         const Group& gr = groups[gi];
         const int64_t j = row - gr.koff;
-        const int64_t page = in.kv_page_indices[to_size(p.kv_indptr[gr.b] + j)];
+        const int32_t* pages = in.kv_page_indices.data() + p.kv_indptr[gr.b];
+        if (j + kPrefetchAhead < gr.nk) {  // scattered pages: the hardware prefetchers cannot follow
+          const int64_t ahead = pages[j + kPrefetchAhead];
+          lanes::prefetch_bytes<kQkHeadDim>(in.k.data() + (ahead * hk + gr.kh) * kQkHeadDim);
+          lanes::prefetch_bytes<kVHeadDim>(in.v.data() + (ahead * hk + gr.kh) * kVHeadDim);
+        }
+        const int64_t page = pages[j];
         const uint8_t* kc = in.k.data() + (page * hk + gr.kh) * kQkHeadDim;
         const uint8_t* vc = in.v.data() + (page * hk + gr.kh) * kVHeadDim;
         double* kd = kbuf.get() + row * kQkHeadDim;
