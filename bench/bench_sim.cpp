@@ -3,11 +3,22 @@
 //
 // Names: prefill/fast/t<threads>/<workload>, prefill/reference_order/t1/<workload>,
 // reduce/t<threads>/<workload>, simulate/t<threads>/<workload>.
+//
+// And the emulator's floors: floor/kv_fetch/t<threads>/<workload>
+// reads every K/V row the prefill decodes (same work order, same prefetch distance, no arithmetic), and
+// floor/kv_decode/t<threads>/<workload> also decodes them to fp32 as the prefill does. Any emulator that
+// decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <string>
 
 #include "bench/prepared.h"
 #include "sim/emulate.h"
+#include "sim/hd.h"
+#include "sim/lanes.h"
 
 namespace mlaps::bench {
 
@@ -105,6 +116,90 @@ void bm_simulate(benchmark::State& state, const BenchWorkload* w, int threads) {
   state.counters["unwritten"] = static_cast<double>(unwritten);
 }
 
+// The K/V rows the prefill decodes, per work and head: keys [kv_start, kv_end) up to the last one the work's
+// last row can see. fn(k, kc, vc) for each, with the prefill's prefetch of key k + 8.
+template <typename Fn>
+void for_each_decoded_key(const PrefillParams& p, int threads, Fn&& fn) {
+  constexpr int32_t kAhead = 8;  // as sim/emulate.cpp
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int32_t tg = 0; tg < p.num_tg; ++tg) {
+    for (int32_t wi = p.work_indptr[tg]; wi < p.work_indptr[tg + 1]; ++wi) {
+      const WorkInfo& w = p.work_info[wi];
+      if (w.qo_end <= w.qo_start) continue;
+      const int32_t b = w.batch_idx;
+      const int32_t qo_len = p.qo_indptr[b + 1] - p.qo_indptr[b],
+                    kv_len = p.kv_indptr[b + 1] - p.kv_indptr[b];
+      int32_t k_end = w.kv_end;
+      if (p.causal) {
+        const int64_t last = int64_t{p.kv_indptr[b]} + (w.qo_end - 1 - p.qo_indptr[b]) + kv_len - qo_len;
+        k_end = static_cast<int32_t>(std::clamp<int64_t>(last + 1, w.kv_start, w.kv_end));
+      }
+      for (int32_t h = w.q_head_lo(); h < w.q_head_hi(); ++h) {
+        const int32_t hk = h / (p.num_heads_q / p.num_heads_k);
+        auto rows = [&](int32_t k) {
+          const int64_t page = p.kv_page_indices[k];
+          return std::pair{p.k + (page * p.num_heads_k + hk) * kQkHeadDim,
+                           p.v + (page * p.num_heads_k + hk) * kVHeadDim};
+        };
+        for (int32_t k = w.kv_start; k < k_end; ++k) {
+          if (k + kAhead < k_end) {
+            const auto [kn, vn] = rows(k + kAhead);
+            lanes::prefetch_bytes<kQkHeadDim>(kn);
+            lanes::prefetch_bytes<kVHeadDim>(vn);
+          }
+          const auto [kc, vc] = rows(k);
+          fn(k, kc, vc);
+        }
+      }
+    }
+  }
+}
+
+void bm_floor_kv_fetch(benchmark::State& state, const BenchWorkload* w, int threads) {
+  const PrefillParams& p = prepared(*w).prefill;
+  typedef uint8_t Chunk __attribute__((vector_size(64)));
+  for (auto _ : state) {
+    Chunk acc = {};
+    for_each_decoded_key(p, threads, [&acc](int32_t, const uint8_t* kc, const uint8_t* vc) {
+      Chunk c[5];
+      std::memcpy(c, kc, 3 * sizeof(Chunk));
+      std::memcpy(c + 3, vc, 2 * sizeof(Chunk));
+      // (races between threads on acc only blur a value nobody reads; it keeps the loads alive)
+      acc |= c[0] | c[1] | c[2] | c[3] | c[4];
+    });
+    benchmark::DoNotOptimize(acc);
+  }
+  set_attention_counters(state, w->problem);
+}
+
+void bm_floor_kv_decode(benchmark::State& state, const BenchWorkload* w, int threads) {
+  const PrefillParams& p = prepared(*w).prefill;
+  const bool fn = p.model.encoding == num::Fp8Encoding::kE4M3FN;
+  for (auto _ : state) {
+    for_each_decoded_key(p, threads, [fn](int32_t k, const uint8_t* kc, const uint8_t* vc) {
+      // One KV sub-tile of fp32 rows per thread, as the prefill's workspace.
+      alignas(64) static thread_local float kd[kTileKv][kQkHeadDim], vd[kTileKv][kVHeadDim];
+      float* kr = kd[k % kTileKv];
+      float* vr = vd[k % kTileKv];
+      if (fn) {
+#pragma omp simd
+        for (int d = 0; d < kQkHeadDim; ++d) kr[d] = lanes::fp8_decode_lane<true>(kc[d]);
+#pragma omp simd
+        for (int d = 0; d < kVHeadDim; ++d) vr[d] = lanes::fp8_decode_lane<true>(vc[d]);
+      } else {
+#pragma omp simd
+        for (int d = 0; d < kQkHeadDim; ++d) kr[d] = lanes::fp8_decode_lane<false>(kc[d]);
+#pragma omp simd
+        for (int d = 0; d < kVHeadDim; ++d) vr[d] = lanes::fp8_decode_lane<false>(vc[d]);
+      }
+      benchmark::DoNotOptimize(kr);
+      benchmark::DoNotOptimize(vr);
+    });
+    benchmark::ClobberMemory();
+  }
+  set_attention_counters(state, w->problem);
+}
+
 }  // namespace
 
 void register_sim_benchmarks() {
@@ -124,6 +219,21 @@ void register_sim_benchmarks() {
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime()
           ->Repetitions(repetitions());
+    }
+    {
+      for (int t : {1, 2}) {
+        const std::string th = threads_part(t);
+        benchmark::RegisterBenchmark(bench_name({"floor/kv_fetch", th, w.name}).c_str(), bm_floor_kv_fetch,
+                                     &w, t)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Repetitions(repetitions());
+        benchmark::RegisterBenchmark(bench_name({"floor/kv_decode", th, w.name}).c_str(), bm_floor_kv_decode,
+                                     &w, t)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Repetitions(repetitions());
+      }
     }
     if (w.reference_order) {
       benchmark::RegisterBenchmark(bench_name({"prefill/reference_order/t1", w.name}).c_str(),

@@ -124,7 +124,8 @@ def main(argv):
     rows = []
     for pol in ("aiter", "aiter-legacy"):
         for w in wls:
-            fast, into, prefix, plain = (t(f"plan/{k}/{pol}/{w}") for k in ("fast", "into", "into_prefix", "plain"))
+            fast, into, prefix, plain, into2 = (
+                t(f"plan/{k}/{pol}/{w}") for k in ("fast", "into", "into_prefix", "plain", "into_t2"))
             if fast is None:
                 continue
             memcpy = t(f"write_bytes/memcpy/{pol}/{w}")
@@ -145,6 +146,7 @@ def main(argv):
                 fmt_time(plain), fmt_time(fast), fmt_x(plain / fast if plain else None),
                 fmt_time(into), fmt_time(up) + (" ᵘ" if up else ""),
                 fmt_x(vs_up) + mark(vs_up >= SPEEDUP_VS_UPSTREAM if vs_up and large and pol == "aiter" else None),
+                fmt_time(into2), fmt_x(up / into2 if up and into2 else None),
                 fmt_time(prefix), fmt_time(memcpy),
                 fmt_x(vs_bytes, 2) + mark(vs_bytes <= PLAN_VS_WRITE_BYTES if vs_bytes and large and pol == "aiter" else None),
                 fmt_x(writer / memset if memset else None, 2),
@@ -154,7 +156,8 @@ def main(argv):
         out.append("\n### Scheduler (one core)\n")
         out.append(table(
             ["policy", "workload", "works", "plan KiB", "plain", "make_plan", "plain ÷ make_plan",
-             "make_plan_into", "upstream ᵘ", "upstream ÷ into (≥ 20×)", "into, prefix only", "memcpy plan bytes",
+             "make_plan_into", "upstream ᵘ", "upstream ÷ into (≥ 20×)", "into, 2 threads ᵗ", "upstream ÷ that",
+             "into, prefix only", "memcpy plan bytes",
              "prefix ÷ memcpy (≤ 2×)", "prefix ÷ memset", "validate"], rows))
         out.append(
             "\nᵘ upstream's host path, quoted from issue 6 (g++ -O2, preallocated buffers, 256 CUs, measured on "
@@ -163,7 +166,9 @@ def main(argv):
             "`make_plan_into` fills preallocated buffers (pre-#3606 upstream sizing, or exact where that is too "
             "small) and zeroes their unused tails as upstream does; `into, prefix only` writes the used prefix "
             "(zero_tails = false), held against a memcpy of the plan's used bytes into preallocated buffers "
-            "(and, stricter, a memset of them: write-only traffic).")
+            "(and, stricter, a memset of them: write-only traffic). "
+            "ᵗ the opt-in parallel work_info writer (`PlanIntoOptions{.num_threads = 2}`; it engages from 512 KiB "
+            "of work rows, so smaller plans time the one-thread path again); upstream's path is single-threaded.")
 
     # Emulator vs SGEMM ------------------------------------------------------------------------------
     rows = []
@@ -205,6 +210,28 @@ def main(argv):
             f"the best size and repetition per thread count ({sizes}). Where a benchmark has repetitions, the "
             "fastest is used, for the emulator as for SGEMM.")
 
+    # Emulator floors ----------------------------------------------------------------------------------
+    rows = []
+    for w in emu_wls:
+        for th in ("t1", "t2"):
+            pre, fetch, dec = t(f"prefill/fast/{th}/{w}"), t(f"floor/kv_fetch/{th}/{w}"), t(f"floor/kv_decode/{th}/{w}")
+            gflop, sg = counter(f"prefill/fast/{th}/{w}", "GFLOP"), sgemm.get(th, (None, None))[0]
+            if pre is None or fetch is None or dec is None or not gflop or not sg:
+                continue
+            budget = gflop / (EMU_VS_SGEMM * sg)  # seconds at 50% of SGEMM's GFLOP/s
+            rows.append([w, th[1:], fmt_time(pre), fmt_time(fetch), fmt_time(dec), fmt_time(budget),
+                         f"{dec / budget * 100:.0f}%", f"{dec / pre * 100:.0f}%"])
+    if rows:
+        out.append("\n### Emulator floors: reading and decoding the K/V rows the prefill decodes\n")
+        out.append(table(["workload", "threads", "prefill", "K/V fetch", "K/V fetch + decode",
+                          "time at 50% of SGEMM", "fetch + decode ÷ that", "fetch + decode ÷ prefill"], rows))
+        out.append(
+            "\n`floor/kv_fetch` reads every K/V row the prefill decodes (same work order, same prefetch, no "
+            "arithmetic); `floor/kv_decode` also decodes them to fp32 as the prefill does. Where fetch + decode "
+            "alone exceeds the time the prefill would take at 50% of SGEMM's GFLOP/s, no emulator that decodes each "
+            "(sequence, head)'s K/V once can reach that goal on the shape: a key seen by 8 rows brings 5 cache "
+            "lines from a scattered page (block size 1) and 320 decodes for 8 × 640 FLOPs.")
+
     # Reference vs emulator ---------------------------------------------------------------------------
     rows = []
     for w in emu_wls:
@@ -236,13 +263,21 @@ def main(argv):
 
     # Issue 6 targets, one line each ---------------------------------------------------------------------
     rows = []
-    big = [w for w in wls if (counter(f"plan/fast/aiter/{w}", "upstream_us") or 0) >= LARGE_UPSTREAM_US]
+    def up_us(w):
+        return counter(f"plan/fast/aiter/{w}", "upstream_us") or 0
+    big = [w for w in wls if up_us(w) >= LARGE_UPSTREAM_US]
     for w in big:
         up = counter(f"plan/fast/aiter/{w}", "upstream_us") * 1e-6
         into = t(f"plan/into/aiter/{w}")
         if into:
             rows.append([f"scheduler (into) vs upstream's host path (quoted, elsewhere), {w}", "≥ 20×",
                          f"{up / into:.1f}× ({fmt_time(into)})", mark(up / into >= SPEEDUP_VS_UPSTREAM).strip()])
+    for w in big:
+        into2 = t(f"plan/into_t2/aiter/{w}")
+        if into2:
+            rows.append([f"scheduler (into, opt-in 2-thread writer) vs upstream's host path, {w}", "≥ 20×",
+                         f"{up_us(w) * 1e-6 / into2:.1f}× ({fmt_time(into2)})",
+                         mark(up_us(w) * 1e-6 / into2 >= SPEEDUP_VS_UPSTREAM).strip()])
     for w in big:
         prefix, memcpy = t(f"plan/into_prefix/aiter/{w}"), t(f"write_bytes/memcpy/aiter/{w}")
         memset = t(f"write_bytes/memset/aiter/{w}")
