@@ -47,7 +47,7 @@ int64_t plan_bytes(const Plan& plan);
 // Repetitions of the emulator and reference benchmarks whose ratios the report prints (1 in --quick): the
 // report takes the fastest, the estimate least disturbed by other load on a shared machine.
 inline int repetitions() {
-  return g_quick ? 1 : 3;
+  return g_quick ? 1 : 5;
 }
 
 // Counter helpers: a value per iteration, reported as a rate (per second of the benchmark's time).
