@@ -189,15 +189,11 @@ void bm_floor_kv_decode(benchmark::State& state, const BenchWorkload* w, int thr
       float* kr = kd[k % kTileKv];
       float* vr = vd[k % kTileKv];
       if (fn) {
-#pragma omp simd
-        for (int d = 0; d < kQkHeadDim; ++d) kr[d] = lanes::fp8_decode_lane<true>(kc[d]);
-#pragma omp simd
-        for (int d = 0; d < kVHeadDim; ++d) vr[d] = lanes::fp8_decode_lane<true>(vc[d]);
+        lanes::fp8_decode_row<true, kQkHeadDim>(kc, kr);
+        lanes::fp8_decode_row<true, kVHeadDim>(vc, vr);
       } else {
-#pragma omp simd
-        for (int d = 0; d < kQkHeadDim; ++d) kr[d] = lanes::fp8_decode_lane<false>(kc[d]);
-#pragma omp simd
-        for (int d = 0; d < kVHeadDim; ++d) vr[d] = lanes::fp8_decode_lane<false>(vc[d]);
+        lanes::fp8_decode_row<false, kQkHeadDim>(kc, kr);
+        lanes::fp8_decode_row<false, kVHeadDim>(vc, vr);
       }
       benchmark::DoNotOptimize(kr);
       benchmark::DoNotOptimize(vr);

@@ -82,8 +82,7 @@ void check_inputs(const Problem& p, const AttnInputs& in) {
 template <bool kFn, int kN>
 void decode_row(const uint8_t* __restrict c, double* __restrict out) {
   alignas(64) float f[kN];
-#pragma omp simd
-  for (int d = 0; d < kN; ++d) f[d] = lanes::fp8_decode_lane<kFn>(c[d]);
+  lanes::fp8_decode_row<kFn, kN>(c, f);
 #pragma omp simd
   for (int d = 0; d < kN; ++d) out[d] = static_cast<double>(f[d]);
 }

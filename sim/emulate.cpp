@@ -350,10 +350,8 @@ class FastPrefill {
       const uint8_t* __restrict vc = p_.v + (page * p_.num_heads_k + hk) * kVHeadDim;
       float* __restrict kr = kd + j * kQkHeadDim;
       float* __restrict vr = vd + j * kVHeadDim;
-#pragma omp simd
-      for (int d = 0; d < kQkHeadDim; ++d) kr[d] = lanes::fp8_decode_lane<kFn>(kc[d]);
-#pragma omp simd
-      for (int d = 0; d < kVHeadDim; ++d) vr[d] = lanes::fp8_decode_lane<kFn>(vc[d]);
+      lanes::fp8_decode_row<kFn, kQkHeadDim>(kc, kr);
+      lanes::fp8_decode_row<kFn, kVHeadDim>(vc, vr);
     }
   }
 

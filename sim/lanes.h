@@ -31,6 +31,13 @@ inline float fp8_decode_lane(uint8_t c) {
   return std::bit_cast<float>(nan ? 0x7FC00000u : bits);
 }
 
+// A row of kN fp8 codes decoded to fp32, one lane per code (bit-identical to num::fp8_decode per code).
+template <bool kFn, int kN>
+inline void fp8_decode_row(const uint8_t* __restrict c, float* __restrict out) {
+#pragma omp simd
+  for (int d = 0; d < kN; ++d) out[d] = fp8_decode_lane<kFn>(c[d]);
+}
+
 // exp2_model for one lane, written without ldexpf so that it vectorises: 2^n is applied as two exact
 // power-of-two products, 2^(n>>1) (exact: the result stays normal) then 2^(n - (n>>1)) (one rounding), which
 // is ldexpf's single correctly rounded scaling. Bit-identical to num::exp2_model for every input (tested).
