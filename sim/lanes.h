@@ -18,6 +18,10 @@ template <int kBytes>
   for (int c = 0; c < kBytes; c += 64) __builtin_prefetch(p + c, 0, 3);
   __builtin_prefetch(p + kBytes - 1, 0, 3);
 }
+// How many keys ahead of a K/V row decode its rows are prefetched (the emulator, the reference and the
+// benchmark floors alike): the page table scatters keys (block size 1), so the hardware prefetchers cannot
+// follow, and 4-16 measured alike on the 8-row shapes while 32 and more got slower.
+inline constexpr int kKvPrefetchAhead = 8;
 
 // fp8_decode for every code, by bit arithmetic: the 7 magnitude bits placed at fp32 bits 26..20 read as
 // 2^(E-127) * 1.M (or the subnormal M * 2^-129 for E = 0); the exact product with 2^(127 - bias) gives the
