@@ -122,8 +122,11 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
     }
   }
 
-  res.pass = res.unwritten.output == 0 && res.unwritten.lse == 0 && om.mismatches == 0 &&
-             lm.max_abs_err <= opt.lse_atol && (!opt.require_lse_mask_match || lm.mask_mismatch == 0);
+  const bool lse_ok = res.unwritten.lse == 0 && lm.max_abs_err <= opt.lse_atol &&
+                      (!opt.require_lse_mask_match || lm.mask_mismatch == 0);
+  res.pass = res.unwritten.output == 0 && om.mismatches == 0 && lse_ok;
+  res.within_warning_band =
+      res.unwritten.output == 0 && om.mismatch_fraction <= kWarningBandFraction && lse_ok;
   return res;
 }
 

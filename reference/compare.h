@@ -17,6 +17,9 @@ enum class Anomaly : uint8_t { kFinite, kNegInf, kPosInf, kNaN, kUnwritten };
 const char* anomaly_name(Anomaly a);
 Anomaly classify(double x);  // never kUnwritten: unwritten-ness comes from the buffer's bits
 
+// The mismatch fraction upstream's test still reports as a warning, not a failure.
+inline constexpr double kWarningBandFraction = 0.05;
+
 struct CompareOptions {
   // upstream checkAllclose for the output: close iff |ref - out| <= atol + rtol * |out| (relative to the
   // kernel output), NaN never close (contract 6.4).
@@ -59,6 +62,10 @@ struct CompareResult {
   UnwrittenCounts unwritten;  // (row, head) pairs: output with any poisoned element; LSE entries poisoned
   // Nothing unwritten, no output mismatch, LSE max abs err <= lse_atol, and (by default) LSE masks agree.
   bool pass = false;
+  // upstream's "warning" band (test_mla_prefill_ps.py against its unrounded reference): all that `pass` asks,
+  // except that up to kWarningBandFraction of the output elements may miss checkAllclose (rows that see few
+  // keys carry fp8 P's rounding into O).
+  bool within_warning_band = false;
   std::string summary() const;  // one line, for logs and test failure messages
 };
 

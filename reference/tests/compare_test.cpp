@@ -59,6 +59,28 @@ TEST(Compare, OutputToleranceIsRelativeToTheOutput) {
   EXPECT_EQ(c.output.worst.row, 1);
   EXPECT_EQ(c.output.worst.dim, 7);
   EXPECT_FALSE(c.pass);
+  EXPECT_TRUE(c.within_warning_band);  // 1/256 <= upstream's 0.05 warning fraction
+}
+
+// The warning band admits output mismatches up to 5% of the elements and nothing else `pass` rejects.
+TEST(Compare, WarningBand) {
+  RunBuffers b = exact_run();
+  for (int d = 0; d < 12; ++d) b.out[d] = num::bf16_encode(1.5f);  // 12 / 256 = 0.047
+  CompareResult c = compare_run(ref_2x1(), b);
+  EXPECT_FALSE(c.pass);
+  EXPECT_TRUE(c.within_warning_band) << c.summary();
+  b.out[12] = num::bf16_encode(1.5f);  // 13 / 256 = 0.051
+  EXPECT_FALSE(compare_run(ref_2x1(), b).within_warning_band);
+  RunBuffers lse = exact_run();
+  lse.final_lse[0] = 0.96f;  // LSE 0.04 off: outside the band whatever the output
+  EXPECT_FALSE(compare_run(ref_2x1(), lse).within_warning_band);
+  RunBuffers unwritten = exact_run();
+  unwritten.out[0] = num::kPoisonBf16;  // 1 / 256 mismatching, but unwritten
+  EXPECT_FALSE(compare_run(ref_2x1(), unwritten).within_warning_band);
+  RunBuffers masks = exact_run();
+  masks.final_lse[1] = 0.0f;  // the empty row's -inf written as a finite value
+  EXPECT_FALSE(compare_run(ref_2x1(), masks).within_warning_band);
+  EXPECT_TRUE(compare_run(ref_2x1(), exact_run()).within_warning_band);
 }
 
 TEST(Compare, WorstLocationNamesRowHeadDim) {
