@@ -38,7 +38,7 @@ struct LedgerEntry {
   std::string id;  // stable key, e.g. "trailing_empty_kv"
   std::string title;
   std::string upstream;  // file:line / PR in ROCm/aiter
-  std::string contract;  // section of docs/aiter-ps-contract.md
+  std::string contract;  // section(s) of docs/upstream-contract.md, e.g. "2.5.2"
   std::string status;    // e.g. "open upstream", "fixed by #3606"
   std::string description;
   std::vector<LedgerCase> cases;  // cases[0] is the minimal input
