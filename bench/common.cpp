@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "proptests/workloads.h"
+#include "workloads/workloads.h"
 
 namespace mlaps::bench {
 

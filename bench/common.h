@@ -31,7 +31,7 @@ struct BenchWorkload {
   std::optional<double> upstream_us;  // upstream host path, quoted in issue 6 (measured elsewhere)
 };
 
-// The named workload table (proptests/workloads.h), with what each suite runs on.
+// The named workload table (workloads/workloads.h), with what each suite runs on.
 const std::vector<BenchWorkload>& workloads();
 
 // Visible (row, key) pairs of one head: bottom-right causal mask (row i of a sequence sees key j iff

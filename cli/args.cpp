@@ -1,66 +1,16 @@
 #include "cli/args.h"
 
-#include <charconv>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
 
-#include "proptests/workloads.h"
+#include "cli/flags.h"
 #include "scheduler/error.h"
+#include "workloads/workloads.h"
 
 namespace mlaps::cli {
-namespace {
-
-int64_t parse_int(const std::string& field, std::string_view tok, const std::string& item) {
-  int64_t v = 0;
-  const char* b = tok.data();
-  const char* e = tok.data() + tok.size();
-  auto [ptr, ec] = std::from_chars(b, e, v);
-  if (tok.empty() || ec != std::errc() || ptr != e) {
-    throw InputError(field,
-                     fmt::format("'{}' is not a non-negative integer (items are LEN or LENxCOUNT)", item));
-  }
-  if (v < 0) throw InputError(field, fmt::format("'{}' is negative; lengths must be >= 0", item));
-  if (v > std::numeric_limits<int32_t>::max()) {
-    throw InputError(field, fmt::format("'{}' does not fit in int32", item));
-  }
-  return v;
-}
-
-}  // namespace
-
-std::vector<int32_t> parse_length_list(const std::string& field, const std::string& text) {
-  std::vector<int32_t> out;
-  if (text.empty()) throw InputError(field, "is empty; give a comma list like 8x16 or 300,0");
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    // Trim spaces.
-    const auto first = item.find_first_not_of(" \t");
-    const auto last = item.find_last_not_of(" \t");
-    const std::string it = first == std::string::npos ? "" : item.substr(first, last - first + 1);
-    if (it.empty()) throw InputError(field, "has an empty item; give a comma list like 8x16 or 300,0");
-    const auto x = it.find('x');
-    int64_t len, count = 1;
-    if (x == std::string::npos) {
-      len = parse_int(field, it, it);
-    } else {
-      len = parse_int(field, std::string_view(it).substr(0, x), it);
-      count = parse_int(field, std::string_view(it).substr(x + 1), it);
-      if (count == 0) throw InputError(field, fmt::format("'{}' repeats 0 times; COUNT must be >= 1", it));
-    }
-    if (static_cast<int64_t>(out.size()) + count > (1 << 20)) {
-      throw InputError(field, "more than 1048576 sequences");
-    }
-    out.insert(out.end(), static_cast<size_t>(count), static_cast<int32_t>(len));
-  }
-  if (!text.empty() && text.back() == ',') throw InputError(field, "has an empty item after the last comma");
-  return out;
-}
-
 void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
   app.add_option("--qo-lens", qo_lens,
                  "query lengths per sequence: comma list, LENxCOUNT repeats (e.g. 8x16)");

@@ -11,9 +11,6 @@
 
 namespace mlaps::cli {
 
-// "8x16,1200,3" -> {8 x16, 1200, 3}. Throws InputError(field, ...) on anything else.
-std::vector<int32_t> parse_length_list(const std::string& field, const std::string& text);
-
 struct ProblemArgs {
   std::string qo_lens, kv_lens;
   int heads = 1;

@@ -1,12 +1,13 @@
-// `mlaps chunked`: vLLM's chunked prefill with cached context on the emulated kernels (reference/chunked.h).
+// `mlaps chunked`: vLLM's chunked prefill with cached context on the emulated kernels (chunked/chunked.h).
 #include <iostream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "chunked/chunked.h"
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "reference/chunked.h"
+#include "cli/flags.h"
 #include "scheduler/error.h"
 
 namespace mlaps::cli {

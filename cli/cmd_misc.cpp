@@ -5,8 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "proptests/ledger.h"
-#include "proptests/workloads.h"
+#include "cli/flags.h"
+#include "ledger/ledger.h"
+#include "workloads/workloads.h"
 
 namespace mlaps::cli {
 
@@ -36,7 +37,7 @@ void add_workloads_command(CLI::App& root, CommandRunner& runner) {
                        {"policy", policy_name(w.policy_hint)},
                        {"valid_for_aiter", w.valid_for_aiter},
                        {"ledger", w.ledger_id},
-                       {"flags", is_cli_representable(w.problem) ? cli_flags(w.problem) : ""}});
+                       {"flags", cli::is_cli_representable(w.problem) ? cli::cli_flags(w.problem) : ""}});
       }
       std::cout << arr.dump(2) << "\n";
       return 0;
@@ -44,8 +45,8 @@ void add_workloads_command(CLI::App& root, CommandRunner& runner) {
     for (const auto& w : workloads()) {
       std::cout << fmt::format("{:<36} {}{}\n", w.name, w.description,
                                w.valid_for_aiter ? "" : fmt::format(" [known defect: {}]", w.ledger_id));
-      if (is_cli_representable(w.problem))
-        std::cout << fmt::format("{:<36}   {}\n", "", cli_flags(w.problem));
+      if (cli::is_cli_representable(w.problem))
+        std::cout << fmt::format("{:<36}   {}\n", "", cli::cli_flags(w.problem));
     }
     return 0;
   });

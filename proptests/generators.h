@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "proptests/workloads.h"
+#include "cli/flags.h"
 #include "scheduler/plan.h"
 #include "scheduler/problem.h"
 
@@ -30,10 +30,10 @@ struct Case {
 };
 
 inline void showValue(const Case& c, std::ostream& os) {
-  os << cli_command(c.verb, c.problem, c.policy);
+  os << cli::cli_command(c.verb, c.problem, c.policy);
 }
 inline void showValue(const Problem& p, std::ostream& os) {
-  os << cli_flags(p);
+  os << cli::cli_flags(p);
 }
 
 namespace pgen {

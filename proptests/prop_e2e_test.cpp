@@ -9,11 +9,11 @@
 #include <numeric>
 #include <optional>
 
+#include "chunked/chunked.h"
+#include "ledger/ledger.h"
 #include "proptests/generators.h"
-#include "proptests/ledger.h"
 #include "proptests/prop_inputs.h"
 #include "proptests/prop_support.h"
-#include "reference/chunked.h"
 #include "reference/compare.h"
 #include "reference/reference.h"
 #include "sim/emulate.h"
@@ -41,7 +41,8 @@ int64_t predicted_unwritten_pairs(const Problem& p) {
 
 // The command reruns the problem (with make_random_inputs' values, not this test's pooled ones).
 std::string repro(const Case& c, uint64_t seed) {
-  return cli_command("run", c.problem, c.policy) + "   (pooled inputs, seed " + std::to_string(seed) + ")";
+  return cli::cli_command("run", c.problem, c.policy) + "   (pooled inputs, seed " + std::to_string(seed) +
+         ")";
 }
 
 // The model's bounds against the float64 reference: LSE |err| <= 0.03 where the reference is finite (the

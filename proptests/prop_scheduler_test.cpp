@@ -8,11 +8,17 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <optional>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
+#include "cli/args.h"
+#include "cli/flags.h"
+#include "ledger/ledger.h"
 #include "proptests/generators.h"
-#include "proptests/ledger.h"
 #include "proptests/prop_support.h"
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
@@ -188,14 +194,25 @@ RC_GTEST_PROP(Scheduler, ProblemJsonRoundTrip, ()) {
   RC_ASSERT(problems_equal(back, c.problem));
 }
 
+// The reproduce line a counterexample prints, read back by the `mlaps` command's own parser (ProblemArgs on
+// CLI11, as `mlaps check` registers it), rebuilds the same problem and policy.
 RC_GTEST_PROP(Scheduler, CliFlagsRoundTrip, ()) {
   const Case c = *pgen::aiter_case();
-  RC_ASSERT(is_cli_representable(c.problem));
-  const Problem back =
-      Problem::from_lengths(parse_lengths(format_lengths(qo_lengths(c.problem)), "qo"),
-                            parse_lengths(format_lengths(kv_lengths(c.problem)), "kv"), c.problem.num_heads_k,
-                            c.problem.causal, c.problem.num_cu, c.problem.gqa_ratio, c.problem.block_size);
-  RC_ASSERT(problems_equal(back, c.problem));
+  RC_ASSERT(cli::is_cli_representable(c.problem));
+  std::istringstream words(cli::cli_command("check", c.problem, c.policy));
+  std::vector<std::string> argv{std::istream_iterator<std::string>(words),
+                                std::istream_iterator<std::string>()};
+  RC_ASSERT(argv.size() > 2u);
+  RC_ASSERT(argv[0] == "mlaps");
+  RC_ASSERT(argv[1] == "check");
+  argv.erase(argv.begin(), argv.begin() + 2);
+  std::reverse(argv.begin(), argv.end());  // CLI11 takes a vector of arguments last first
+  CLI::App app;
+  cli::ProblemArgs args;
+  args.add_to(app, /*with_dump=*/false);
+  app.parse(argv);
+  RC_ASSERT(problems_equal(args.problem(app), c.problem));
+  RC_ASSERT(args.parsed_policy() == c.policy);
 }
 
 // Dumps are padded to upstream's capacities (hundreds of MB for 128 heads x long contexts): small problems.

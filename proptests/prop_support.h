@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ledger/ledger.h"
 #include "proptests/generators.h"
-#include "proptests/ledger.h"
 #include "scheduler/validate.h"
 
 namespace mlaps::prop {
@@ -28,7 +28,7 @@ inline std::string describe(const Case& c, const std::vector<Violation>& v, size
   os << v.size() << " violation(s)";
   for (size_t i = 0; i < v.size() && i < max_listed; ++i) os << "\n  " << format_violation(v[i]);
   if (v.size() > max_listed) os << "\n  ...";
-  os << "\n  reproduce: " << cli_command(c.verb, c.problem, c.policy);
+  os << "\n  reproduce: " << cli::cli_command(c.verb, c.problem, c.policy);
   return os.str();
 }
 

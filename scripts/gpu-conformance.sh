@@ -10,8 +10,8 @@
 #
 # Build: the project build (cmake -DMLAPS_GPU=ON) when its host dependencies are installed; otherwise the
 # standalone build of gpu/standalone, which needs only a CUDA toolkit, cmake, ninja, g++ with OpenMP and the
-# header-only nlohmann-json + fmt under $MLAPS_DEPS_INCLUDE (default build/gpu-carry/include: copy
-# /usr/include/{nlohmann,fmt} there).
+# header-only nlohmann-json + fmt + CLI11 under $MLAPS_DEPS_INCLUDE (default build/gpu-carry/include: copy
+# /usr/include/{nlohmann,fmt,CLI} there).
 #
 # Environment: SUITE (default|quick|seed|sanitizer|none; default "default"), CUDA_ARCH (default 90),
 # SKIP_SANITIZER=1, SKIP_SDPA=1, NCU=1 (profile one prefill launch), PREFILL_VARIANTS (below), JOBS.
@@ -54,7 +54,7 @@ if ! cmake --build "$BIN_DIR" --target mlaps-gpu-conformance -j "$JOBS" >>"$RESU
   echo "build failed"
   exit 3
 fi
-CONF="$BIN_DIR/gpu/mlaps-gpu-conformance"
+CONF="$BIN_DIR/conformance/mlaps-gpu-conformance"
 [ -x "$CONF" ] || CONF="$BIN_DIR/mlaps-gpu-conformance"
 stamp "built $CONF"
 

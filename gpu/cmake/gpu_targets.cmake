@@ -1,7 +1,7 @@
 # The GPU targets, shared by the project build (gpu/CMakeLists.txt) and the standalone device build
 # (gpu/standalone/CMakeLists.txt). Expects: MLAPS_GPU_FLAVOUR (CUDA or HIP), MLAPS_ROOT (repository root),
-# targets mlaps_options, mlaps_scheduler, mlaps_sim, nlohmann_json::nlohmann_json; MLAPS_BUILD_TESTS and
-# GTest for the device-skipping unit test.
+# targets mlaps_options, mlaps_scheduler, mlaps_sim. The conformance harness that runs these targets against
+# the emulator is conformance/conformance_targets.cmake.
 set(_gpu_dir ${MLAPS_ROOT}/gpu)
 set(_gpu_kernel_sources ${_gpu_dir}/prefill.hip ${_gpu_dir}/reduce.hip ${_gpu_dir}/launcher.hip)
 
@@ -47,32 +47,9 @@ else()
   target_link_libraries(mlaps_gpu PUBLIC hip::host)
 endif()
 
-# The conformance runner: a library for `mlaps conformance` and a standalone executable.
-add_library(mlaps_gpu_conformance ${_gpu_dir}/conformance.cpp)
-target_link_libraries(mlaps_gpu_conformance PUBLIC mlaps_gpu mlaps_sim mlaps_scheduler mlaps_options
-                                            PRIVATE nlohmann_json::nlohmann_json)
-if(TARGET mlaps_reference)
-  # The float64 reference as a second, tolerance-based check of the GPU results.
-  target_link_libraries(mlaps_gpu_conformance PRIVATE mlaps_reference)
-  target_compile_definitions(mlaps_gpu_conformance PRIVATE MLAPS_GPU_WITH_REFERENCE=1)
-endif()
-if(TARGET mlaps_workloads)
-  # The named workload table joins the default suite.
-  target_link_libraries(mlaps_gpu_conformance PRIVATE mlaps_workloads)
-  target_compile_definitions(mlaps_gpu_conformance PRIVATE MLAPS_GPU_WITH_WORKLOADS=1)
-endif()
-add_executable(mlaps-gpu-conformance ${_gpu_dir}/conformance_main.cpp)
-target_link_libraries(mlaps-gpu-conformance PRIVATE mlaps_gpu_conformance mlaps_options)
-
 # Vendor code-object loader: AMD only (hipModuleLoad / hipModuleLaunchKernel on gfx950 .co files).
 if(MLAPS_GPU_FLAVOUR STREQUAL "HIP")
   set_source_files_properties(${_gpu_dir}/vendor_loader/vendor_loader.hip PROPERTIES LANGUAGE HIP)
   add_executable(mlaps-vendor-loader ${_gpu_dir}/vendor_loader/vendor_loader.hip)
   target_link_libraries(mlaps-vendor-loader PRIVATE mlaps_gpu mlaps_sim mlaps_scheduler)
-endif()
-
-if(MLAPS_BUILD_TESTS AND TARGET GTest::gtest_main)
-  add_executable(mlaps_gpu_tests ${_gpu_dir}/tests/gpu_executor_test.cpp)
-  target_link_libraries(mlaps_gpu_tests PRIVATE mlaps_gpu_conformance mlaps_gpu mlaps_options GTest::gtest_main)
-  gtest_discover_tests(mlaps_gpu_tests DISCOVERY_TIMEOUT 60)
 endif()

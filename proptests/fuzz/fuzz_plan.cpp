@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "cli/flags.h"
+#include "ledger/ledger.h"
 #include "proptests/fuzz/fuzz_codec.h"
-#include "proptests/ledger.h"
-#include "proptests/workloads.h"
 #include "reference/compare.h"
 #include "reference/reference.h"
 #include "scheduler/error.h"
@@ -27,7 +27,7 @@ constexpr int64_t kMaxEmulateCodes = 1 << 16;  // fp8 codes of Q, K and V (input
 [[noreturn]] void finding(const char* what, const Problem& p, Policy policy,
                           const std::vector<Violation>& v) {
   std::fprintf(stderr, "\n==== mlaps fuzz finding: %s\n  reproduce: %s\n", what,
-               cli_command("check", p, policy).c_str());
+               cli::cli_command("check", p, policy).c_str());
   for (size_t i = 0; i < v.size() && i < 5; ++i)
     std::fprintf(stderr, "  %s\n", format_violation(v[i]).c_str());
   std::fprintf(stderr, "  problem json: %s\n", problem_to_json_text(p).c_str());

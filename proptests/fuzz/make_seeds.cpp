@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "ledger/ledger.h"
 #include "proptests/fuzz/fuzz_codec.h"
-#include "proptests/ledger.h"
-#include "proptests/workloads.h"
 #include "scheduler/dump.h"
 #include "scheduler/sizing.h"
+#include "workloads/workloads.h"
 
 namespace fs = std::filesystem;
 using namespace mlaps;

@@ -1,4 +1,4 @@
-#include "reference/chunked.h"
+#include "chunked/chunked.h"
 
 #include <algorithm>
 #include <cmath>

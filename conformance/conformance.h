@@ -7,9 +7,11 @@
 // elements must match too, so a row one executor leaves unwritten and the other writes is a mismatch.
 // The first differing element is reported with its row, head, dim, both values and the work item (or
 // reduce entry) that wrote it. Results go to a JUnit XML report and a JSON summary.
+#include <array>
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scheduler/plan.h"
@@ -17,10 +19,13 @@
 #include "sim/model.h"
 #include "sim/tensors.h"
 
-namespace mlaps::gpu {
+namespace mlaps::conformance {
+
+// The suites, in the order --help lists them.
+inline constexpr std::array<std::string_view, 4> kSuites = {"default", "quick", "sanitizer", "seed"};
 
 struct ConformanceOptions {
-  std::string suite = "default";  // default | quick | sanitizer | seed
+  std::string suite = "default";  // one of kSuites
   std::string filter;             // only cases whose name contains this substring
   std::string out_dir;            // write junit.xml and summary.json here (empty: no files)
   int threads = 0;                // emulator OpenMP threads (0: OpenMP default)
@@ -30,8 +35,8 @@ struct ConformanceOptions {
   bool timing = false;            // time the prefill kernel of cases marked timed (TFLOP/s)
   int timing_reps = 20;
   bool no_device_ok = false;  // no GPU: print why and return 0 instead of 2 (CI without a GPU)
-  // Builds with the float64 reference (MLAPS_GPU_WITH_REFERENCE) also compare the GPU's final output and LSE
-  // with it by upstream's tolerances on cases up to this many prefill FLOPs (0: never). Reported, not
+  // Builds with the float64 reference (MLAPS_CONFORMANCE_WITH_REFERENCE) also compare the GPU's final output
+  // and LSE with it by upstream's tolerances on cases up to this many prefill FLOPs (0: never). Reported, not
   // failing (the GPU's contract is the emulator's bits; a reference miss is the plan's or the model's, e.g.
   // trailing zero-KV tiles that upstream never schedules, contract 2.5), unless reference_strict. Under
   // `aiter-legacy` a miss is reported as expected (unwritten final LSE rows, PR #3606).
@@ -72,8 +77,4 @@ RunDiff compare_runs(const Problem& p, const Plan& plan, const RunBuffers& sim, 
 // usable (0 with no_device_ok) or on a usage error. Progress and a final table go to `log`.
 int run_conformance(const ConformanceOptions& options, std::ostream& log);
 
-// Command-line front end (mlaps-gpu-conformance, and `mlaps conformance` once wired): parses argv
-// (see --help) and calls run_conformance.
-int conformance_main(int argc, char** argv);
-
-}  // namespace mlaps::gpu
+}  // namespace mlaps::conformance

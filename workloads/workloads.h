@@ -2,7 +2,6 @@
 // The named workload table: one name -> one scheduling problem, shared by property tests, benchmarks and
 // GPU conformance runs, so that a number and a failure share a name.
 #include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +18,7 @@ struct Workload {
   Policy policy_hint = Policy::kAiter;  // the policy the workload is meant to be run with
   // true: the aiter plan validates clean (no violation under the aiter contract and the PR #3606 buffer
   // formula). false: a known-defect case; `ledger_id` names the upstream-defects ledger entry
-  // (proptests/ledger.json) that records what goes wrong.
+  // (ledger/ledger.json) that records what goes wrong.
   bool valid_for_aiter = true;
   std::string
       ledger_id;  // related ledger entry, also for valid workloads (e.g. the legacy formula overflows)
@@ -41,25 +40,5 @@ const Workload& workload(std::string_view name);
 
 // The scheduler-speed set of issue 6 (256 CUs, block 1), in the issue's order.
 std::vector<std::string> scheduler_bench_workload_names();
-
-// "8x16,1200,0x2": run-length form of a length list (LEN or LENxCOUNT, comma separated), as the CLI's
-// --qo-lens / --kv-lens take it.
-std::string format_lengths(std::span<const int32_t> lens);
-// Inverse of format_lengths; throws InputError(field, ...) on malformed text.
-std::vector<int32_t> parse_lengths(std::string_view text, const std::string& field);
-
-// Per-sequence lengths of a problem.
-std::vector<int32_t> qo_lengths(const Problem& p);
-std::vector<int32_t> kv_lengths(const Problem& p);
-
-// Whether a problem is exactly Problem::from_lengths(...) of its own lengths and options (kv pages back to
-// back, default tiles): then the CLI flags below reproduce it exactly.
-bool is_cli_representable(const Problem& p);
-
-// The CLI flags that rebuild `p`: "--qo-lens 8x16 --kv-lens 1200x16 --heads 16 --num-cu 256 --no-causal"
-// (+ --gqa / --block-size when not 1, + --allow-causal-qo-gt-kv when set).
-std::string cli_flags(const Problem& p);
-// A ready-to-run command: "mlaps <verb> <cli_flags> --policy <policy>".
-std::string cli_command(std::string_view verb, const Problem& p, Policy policy);
 
 }  // namespace mlaps

@@ -1,5 +1,5 @@
 // GPU conformance runner: plan -> GPU -> compare with simulate() bit for bit (see conformance.h).
-#include "gpu/conformance.h"
+#include "conformance/conformance.h"
 
 #include <algorithm>
 #include <chrono>
@@ -19,17 +19,21 @@
 
 #include "gpu/launcher.h"
 #include "scheduler/error.h"
-#if MLAPS_GPU_WITH_WORKLOADS
-#include "proptests/workloads.h"
-#endif
-#if MLAPS_GPU_WITH_REFERENCE
+#if MLAPS_CONFORMANCE_WITH_REFERENCE
 #include "reference/compare.h"
 #include "reference/reference.h"
 #endif
 #include "sim/emulate.h"
 #include "sim/numerics.h"
+#include "workloads/workloads.h"
 
-namespace mlaps::gpu {
+namespace mlaps::conformance {
+
+using gpu::DeviceInfo;
+using gpu::GpuRun;
+using gpu::GpuRunOptions;
+using gpu::GpuTiming;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -295,7 +299,7 @@ std::vector<ConformanceCase> conformance_suite(const ConformanceOptions& o) {
     return cases;
   }
   const bool quick = o.suite == "quick";
-  if (o.suite != "default" && !quick) throw InputError("suite", "must be default, quick, sanitizer or seed");
+  if (o.suite != "default" && !quick) throw InputError("--suite", "'" + o.suite + "' is not a suite");
   seed_scenarios(!quick, !quick);
   // Mid-size fixed problems over every CU count and both policies, causal and not.
   for (Policy pol : pols)
@@ -323,15 +327,13 @@ std::vector<ConformanceCase> conformance_suite(const ConformanceOptions& o) {
       if (!quick)
         cases.push_back(make_case("causal_1x3000_h4", lengths({3000}, {3000}, 4, true, cu), pol, enc, s++));
     }
-#if MLAPS_GPU_WITH_WORKLOADS
-  // The named workload table (proptests/workloads.h), each with its own CU count and policy hint, where the
+  // The named workload table (workloads/workloads.h), each with its own CU count and policy hint, where the
   // kernel can take it (block_size 1) and the emulator is quick (<= 2e11 FLOPs; 1e10 in the quick suite).
   for (const Workload& w : workloads()) {
     if (w.problem.block_size != 1) continue;
     if (prefill_flops(w.problem) > (quick ? 1e10 : 2e11)) continue;
     cases.push_back(make_case("wl:" + w.name, w.problem, w.policy_hint, E::kE4M3FN, s++));
   }
-#endif
   const int n_random = o.random_cases >= 0 ? o.random_cases : (quick ? 8 : 32);
   add_random(cases, o.seed * 7919 + 13, n_random, quick ? 400 : 1500);
   return cases;
@@ -422,7 +424,7 @@ void write_reports(const std::string& dir, const std::vector<CaseResult>& result
   j["errors"] = errors;
   j["skipped"] = skipped;
   j["total_seconds"] = total_s;
-  j["prefill_shared_memory_bytes"] = prefill_shared_memory_bytes();
+  j["prefill_shared_memory_bytes"] = gpu::prefill_shared_memory_bytes();
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& r : results) {
     nlohmann::json c{
@@ -474,7 +476,7 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
     for (const auto& c : cases) log << c.name << (c.timed ? "  [timed]" : "") << "\n";
     return 0;
   }
-  const DeviceInfo dev = query_device();
+  const DeviceInfo dev = gpu::query_device();
   if (!dev.available) {
     log << "conformance: no usable GPU (" << dev.reason << ")" << (o.no_device_ok ? "; skipped" : "") << "\n";
     return o.no_device_ok ? 0 : 2;
@@ -533,7 +535,7 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
         t1 = Clock::now();
         GpuRunOptions go;
         if (o.timing && c.timed) go.timing_reps = o.timing_reps;
-        const GpuRun gpu = run_plan(c.problem, plan, in, c.model, go);
+        const GpuRun gpu = gpu::run_plan(c.problem, plan, in, c.model, go);
         res.gpu_s = seconds_since(t1);
         res.timing = gpu.timing;
         res.flops = prefill_flops(c.problem);
@@ -550,7 +552,7 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
             if (!d->first.empty()) m << " First: " << d->first << ".";
           res.message = m.str();
         }
-#if MLAPS_GPU_WITH_REFERENCE
+#if MLAPS_CONFORMANCE_WITH_REFERENCE
         // The truth, by tolerance (upstream's metrics), on problems small enough for float64 attention.
         if (o.reference_max_flops > 0 && res.flops <= o.reference_max_flops) {
           const RefResult ref = reference_attention(c.problem, in, RefOptions{false, o.threads});
@@ -612,60 +614,4 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
   return bad > 0 ? 1 : 0;
 }
 
-int conformance_main(int argc, char** argv) {
-  ConformanceOptions o;
-  auto usage = [](std::ostream& s) {
-    s << "usage: mlaps-gpu-conformance [--suite default|quick|sanitizer|seed] [--filter SUBSTR] [--out DIR]\n"
-         "                             [--threads N] [--seed N] [--random N] [--time] [--reps N] [--list]\n"
-         "                             [--no-device-ok] [--reference-max-flops F] [--reference-strict]\n"
-         "Runs problems through make_plan -> GPU kernels and compares every output, LSE and partial element\n"
-         "with simulate() bit for bit. Exit 0: all match; 1: a mismatch or error; 2: no GPU or bad usage.\n";
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw InputError(a, "needs a value");
-      return argv[++i];
-    };
-    try {
-      if (a == "--suite")
-        o.suite = value();
-      else if (a == "--filter")
-        o.filter = value();
-      else if (a == "--out")
-        o.out_dir = value();
-      else if (a == "--threads")
-        o.threads = std::stoi(value());
-      else if (a == "--seed")
-        o.seed = std::stoull(value());
-      else if (a == "--random")
-        o.random_cases = std::stoi(value());
-      else if (a == "--reps")
-        o.timing_reps = std::stoi(value());
-      else if (a == "--reference-max-flops")
-        o.reference_max_flops = std::stod(value());
-      else if (a == "--reference-strict")
-        o.reference_strict = true;
-      else if (a == "--time")
-        o.timing = true;
-      else if (a == "--list")
-        o.list_only = true;
-      else if (a == "--no-device-ok")
-        o.no_device_ok = true;
-      else if (a == "-h" || a == "--help") {
-        usage(std::cout);
-        return 0;
-      } else {
-        std::cerr << "unknown argument: " << a << "\n";
-        usage(std::cerr);
-        return 2;
-      }
-    } catch (const std::exception& e) {
-      std::cerr << a << ": " << e.what() << "\n";
-      return 2;
-    }
-  }
-  return run_conformance(o, std::cout);
-}
-
-}  // namespace mlaps::gpu
+}  // namespace mlaps::conformance

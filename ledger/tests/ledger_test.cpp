@@ -6,15 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "proptests/ledger.h"
-#include "proptests/workloads.h"
+#include "ledger/ledger.h"
 #include "scheduler/error.h"
 #include "scheduler/validate.h"
-#if MLAPS_HAVE_SIM
 #include "sim/emulate.h"
 #include "sim/numerics.h"
 #include "sim/tensors.h"
-#endif
+#include "workloads/workloads.h"
 
 namespace mlaps {
 namespace {
@@ -130,7 +128,6 @@ TEST(Ledger, PredictedUnscheduledTiles) {
   EXPECT_TRUE(predicted_unscheduled_tiles(Problem::from_lengths({300, 300}, {0, 300}, 1, false, 4)).empty());
 }
 
-#if MLAPS_HAVE_SIM
 // Contract 5.3 / property 13: a reduce entry with one split whose slot is -1 (decode metadata) must leave the
 // directly written output untouched, in the fixed reduce and the legacy one.
 TEST(Ledger, DecodeGuardLeavesOutputUntouched) {
@@ -160,7 +157,6 @@ TEST(Ledger, DecodeGuardLeavesOutputUntouched) {
     }
   }
 }
-#endif
 
 }  // namespace
 }  // namespace mlaps

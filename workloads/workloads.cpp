@@ -1,7 +1,4 @@
-#include "proptests/workloads.h"
-
-#include <charconv>
-#include <sstream>
+#include "workloads/workloads.h"
 
 #include "scheduler/error.h"
 
@@ -150,88 +147,6 @@ const Workload& workload(std::string_view name) {
 std::vector<std::string> scheduler_bench_workload_names() {
   return {"causal_1x8192_h16", "seed_ctx1200_qo8_b16_h16_noncausal", "noncausal_b256_qo256_kv16384_h16",
           "causal_b64_qo2048_kv16384_h128", "noncausal_b256_qo256_kv16384_h128"};
-}
-
-std::string format_lengths(std::span<const int32_t> lens) {
-  std::string s;
-  for (size_t i = 0; i < lens.size();) {
-    size_t j = i;
-    while (j < lens.size() && lens[j] == lens[i]) ++j;
-    if (!s.empty()) s += ',';
-    s += std::to_string(lens[i]);
-    if (j - i > 1) s += 'x' + std::to_string(j - i);
-    i = j;
-  }
-  return s;
-}
-
-std::vector<int32_t> parse_lengths(std::string_view text, const std::string& field) {
-  std::vector<int32_t> out;
-  auto parse_int = [&](std::string_view t) {
-    int64_t v = 0;
-    const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
-    if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size() || v < 0 || v > INT32_MAX) {
-      throw InputError(field, "'" + std::string(t) +
-                                  "' is not a non-negative int32 (form: LEN or LENxCOUNT, "
-                                  "comma separated)");
-    }
-    return static_cast<int32_t>(v);
-  };
-  if (text.empty()) return out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string_view item = text.substr(pos, comma - pos);
-    const size_t x = item.find('x');
-    if (x == std::string_view::npos) {
-      out.push_back(parse_int(item));
-    } else {
-      const int32_t len = parse_int(item.substr(0, x));
-      const int32_t count = parse_int(item.substr(x + 1));
-      if (count < 1 || out.size() + count > (1u << 20)) {
-        throw InputError(field, "count in '" + std::string(item) + "' must be in [1, 2^20]");
-      }
-      out.insert(out.end(), count, len);
-    }
-    pos = comma + 1;
-  }
-  return out;
-}
-
-std::vector<int32_t> qo_lengths(const Problem& p) {
-  std::vector<int32_t> v;
-  for (int32_t b = 0; b + 1 < static_cast<int32_t>(p.qo_indptr.size()); ++b) v.push_back(p.qo_len(b));
-  return v;
-}
-
-std::vector<int32_t> kv_lengths(const Problem& p) {
-  return p.context_lens;
-}
-
-bool is_cli_representable(const Problem& p) {
-  if (p.qo_indptr.size() != p.context_lens.size() + 1) return false;
-  Problem q = Problem::from_lengths(qo_lengths(p), kv_lengths(p), p.num_heads_k, p.causal, p.num_cu,
-                                    p.gqa_ratio, p.block_size);
-  q.allow_causal_qo_gt_kv = p.allow_causal_qo_gt_kv;
-  return q.qo_indptr == p.qo_indptr && q.kv_indptr == p.kv_indptr && q.tile_q == p.tile_q &&
-         q.tile_kv == p.tile_kv;
-}
-
-std::string cli_flags(const Problem& p) {
-  std::ostringstream os;
-  const std::vector<int32_t> qo =
-      p.qo_indptr.size() == p.context_lens.size() + 1 ? qo_lengths(p) : std::vector<int32_t>{};
-  os << "--qo-lens " << format_lengths(qo) << " --kv-lens " << format_lengths(p.context_lens) << " --heads "
-     << p.num_heads_k;
-  if (p.gqa_ratio != 1) os << " --gqa " << p.gqa_ratio;
-  os << " --num-cu " << p.num_cu << (p.causal ? " --causal" : " --no-causal");
-  if (p.block_size != 1) os << " --block-size " << p.block_size;
-  if (p.allow_causal_qo_gt_kv) os << " --allow-causal-qo-gt-kv";
-  return os.str();
-}
-
-std::string cli_command(std::string_view verb, const Problem& p, Policy policy) {
-  return "mlaps " + std::string(verb) + " " + cli_flags(p) + " --policy " + std::string(policy_name(policy));
 }
 
 }  // namespace mlaps

@@ -1,5 +1,6 @@
-// GPU executor tests. Host-side pieces run everywhere; tests that need a device skip when none is present
-// (CI builds the CUDA flavour on a machine without a GPU).
+// GPU conformance tests: the executor against the emulator, the suites and the comparison. Host-side pieces
+// run everywhere; tests that need a device skip when none is present (CI builds the CUDA flavour on a
+// machine without a GPU).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,14 +9,19 @@
 #include <sstream>
 #include <string>
 
-#include "gpu/conformance.h"
+#include "conformance/conformance.h"
 #include "gpu/launcher.h"
 #include "scheduler/plan.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
 
-namespace mlaps::gpu {
+namespace mlaps::conformance {
 namespace {
+
+using gpu::DeviceInfo;
+using gpu::GpuRun;
+using gpu::query_device;
+using gpu::run_plan;
 
 bool have_device() {
   return query_device().available;
@@ -158,4 +164,4 @@ TEST(GpuConformance, CompareRunsCountsAndDescribesEachBuffer) {
 }
 
 }  // namespace
-}  // namespace mlaps::gpu
+}  // namespace mlaps::conformance

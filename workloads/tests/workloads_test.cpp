@@ -1,12 +1,12 @@
-// The named workload table, the CLI length syntax, and the contract 2.4 worked example by hand.
+// The named workload table and the contract 2.4 worked example by hand.
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "proptests/ledger.h"
-#include "proptests/workloads.h"
+#include "ledger/ledger.h"
 #include "scheduler/error.h"
 #include "scheduler/validate.h"
+#include "workloads/workloads.h"
 
 namespace mlaps {
 namespace {
@@ -33,9 +33,6 @@ TEST(Workloads, SeedScenarioShape) {
   EXPECT_EQ(p.num_heads_k, 16);
   EXPECT_FALSE(p.causal);
   EXPECT_EQ(p.num_cu, 256);
-  EXPECT_EQ(cli_flags(p), "--qo-lens 8x16 --kv-lens 1200x16 --heads 16 --num-cu 256 --no-causal");
-  EXPECT_EQ(cli_command("run", p, Policy::kAiter),
-            "mlaps run --qo-lens 8x16 --kv-lens 1200x16 --heads 16 --num-cu 256 --no-causal --policy aiter");
 }
 
 TEST(Workloads, LedgerReferencesExist) {
@@ -46,7 +43,6 @@ TEST(Workloads, LedgerReferencesExist) {
     if (!w.valid_for_aiter) {
       EXPECT_FALSE(w.ledger_id.empty()) << w.name << ": a known-defect case names its entry";
     }
-    EXPECT_TRUE(is_cli_representable(w.problem)) << w.name;
   }
 }
 
@@ -67,21 +63,6 @@ TEST(Workloads, ValidityFlagsHold) {
       EXPECT_EQ(m->id, w.ledger_id);
       EXPECT_EQ(m->unexplained, 0);
     }
-  }
-}
-
-TEST(Lengths, FormatRunLength) {
-  EXPECT_EQ(format_lengths(std::vector<int32_t>{8, 8, 8}), "8x3");
-  EXPECT_EQ(format_lengths(std::vector<int32_t>{300, 300, 0}), "300x2,0");
-  EXPECT_EQ(format_lengths(std::vector<int32_t>{1, 2, 1}), "1,2,1");
-  EXPECT_EQ(format_lengths(std::vector<int32_t>{}), "");
-}
-
-TEST(Lengths, Parse) {
-  EXPECT_EQ(parse_lengths("1200x3,0,5", "kv"), (std::vector<int32_t>{1200, 1200, 1200, 0, 5}));
-  EXPECT_EQ(parse_lengths("7", "kv"), (std::vector<int32_t>{7}));
-  for (const char* bad : {"x3", "5x0", "-1", "a", "1,,2", "1x", "99999999999", "3x2x1"}) {
-    EXPECT_THROW(parse_lengths(bad, "kv"), InputError) << bad;
   }
 }
 

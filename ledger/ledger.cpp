@@ -1,4 +1,4 @@
-#include "proptests/ledger.h"
+#include "ledger/ledger.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -9,7 +9,7 @@
 
 namespace mlaps {
 
-// Defined in the generated ledger_data.cpp (the contents of proptests/ledger.json).
+// Defined in the generated ledger_data.cpp (the contents of ledger/ledger.json).
 extern const char* const kLedgerJsonText;
 
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // The upstream-defects ledger: known misbehaviour of upstream AITER on valid or borderline inputs, each with
 // its upstream reference, a minimal input and the violations validate() reports for it
-// (proptests/ledger.json, embedded at build time). Tests assert every entry is still detected exactly as
+// (ledger/ledger.json, embedded at build time). Tests assert every entry is still detected exactly as
 // recorded; `mlaps check` names the entry a violation set matches; the fuzzer treats explained violations
 // as known.
 #include <cstdint>
@@ -48,7 +48,7 @@ struct LedgerEntry {
 const std::vector<LedgerEntry>& ledger();
 const LedgerEntry* find_ledger_entry(std::string_view id);
 std::string_view ledger_json_text();
-// Parses a ledger document (the format of proptests/ledger.json). Throws InputError.
+// Parses a ledger document (the format of ledger/ledger.json). Throws InputError.
 std::vector<LedgerEntry> parse_ledger(std::string_view json_text);
 
 // Plans (or takes the hand-made plan) and validates a recorded case as recorded.

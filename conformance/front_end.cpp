@@ -1,0 +1,71 @@
+#include "conformance/front_end.h"
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "scheduler/error.h"
+
+namespace mlaps::conformance {
+
+void add_options(CLI::App& app, ConformanceOptions& o) {
+  std::string suites;
+  for (std::string_view s : kSuites) suites += (suites.empty() ? "" : " | ") + std::string(s);
+  app.add_option("--suite", o.suite, suites)->capture_default_str();
+  app.add_option("--filter", o.filter, "only cases whose name contains this");
+  app.add_option("--out", o.out_dir, "write junit.xml and summary.json into DIR");
+  app.add_option("--threads", o.threads, "emulator threads (0: OpenMP's default)")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the random problems and inputs")->capture_default_str();
+  app.add_option("--random", o.random_cases, "random small problems (-1: the suite's default)")
+      ->capture_default_str();
+  app.add_flag("--time", o.timing, "time the prefill kernel of the seed scenarios (TFLOP/s)");
+  app.add_option("--reps", o.timing_reps, "timing repetitions")->capture_default_str();
+  app.add_flag("--list", o.list_only, "list the cases and exit");
+  app.add_flag("--no-device-ok", o.no_device_ok, "exit 0 (not 2) when no GPU is present");
+  app.add_option("--reference-max-flops", o.reference_max_flops,
+                 "compare with the float64 reference on cases up to this many prefill FLOPs (0: never)")
+      ->capture_default_str();
+  app.add_flag("--reference-strict", o.reference_strict, "fail on a float64-reference miss too");
+}
+
+void check_options(const ConformanceOptions& o) {
+  bool known = false;
+  std::string suites;
+  for (std::string_view s : kSuites) {
+    known = known || s == o.suite;
+    suites += (suites.empty() ? "" : ", ") + std::string(s);
+  }
+  if (!known) throw InputError("--suite", "'" + o.suite + "' is not one of " + suites);
+  if (o.threads < 0) throw InputError("--threads", "must be >= 0");
+  if (o.random_cases < -1) throw InputError("--random", "must be >= 0 (or -1: the suite's default)");
+  if (o.timing_reps < 1) throw InputError("--reps", "must be >= 1");
+  if (!(o.reference_max_flops >= 0)) throw InputError("--reference-max-flops", "must be >= 0");
+}
+
+int main_with_args(int argc, char** argv) {
+  CLI::App app{
+      "Runs problems through make_plan -> GPU kernels and compares every output, LSE and partial element "
+      "with simulate() bit for bit. Exit 0: all match; 1: a mismatch or error; 2: no GPU or bad usage.",
+      "mlaps-gpu-conformance"};
+  ConformanceOptions o;
+  add_options(app, o);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  try {
+    check_options(o);
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "mlaps-gpu-conformance: error: %s\n", e.what());
+    return 2;
+  }
+  return run_conformance(o, std::cout);
+}
+
+}  // namespace mlaps::conformance
