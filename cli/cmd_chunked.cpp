@@ -19,7 +19,8 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
   auto* app = root.add_subcommand(
       "chunked", "vLLM chunked prefill: context chunks (non-causal) + new tokens (causal), merged by LSE");
   struct Opts {
-    std::string new_lens, ctx_lens, policy = "aiter", encoding = "e4m3fn";
+    std::string new_lens, ctx_lens, policy = "aiter",
+                                    encoding = num::fp8_encoding_name(num::Fp8Encoding::kE4M3FN);
     int chunk_size = 0, heads = 1, gqa = 1, num_cu = 256, threads = 0;
     uint64_t seed = 0;
     double garbage_lse = 0.0;

@@ -26,12 +26,14 @@ namespace mlaps::cli {
 namespace fs = std::filesystem;
 
 num::Fp8Encoding parse_encoding(const std::string& s) {
-  if (s == "e4m3fn") return num::Fp8Encoding::kE4M3FN;
-  if (s == "e4m3fnuz") return num::Fp8Encoding::kE4M3FNUZ;
-  throw InputError("--encoding", fmt::format("'{}' is not one of e4m3fn (gfx950), e4m3fnuz (gfx942)", s));
+  num::Fp8Encoding e{};
+  if (num::fp8_encoding_from_name(s, &e)) return e;
+  throw InputError("--encoding", fmt::format("'{}' is not one of {} (gfx950), {} (gfx942)", s,
+                                             num::fp8_encoding_name(num::Fp8Encoding::kE4M3FN),
+                                             num::fp8_encoding_name(num::Fp8Encoding::kE4M3FNUZ)));
 }
 const char* encoding_name(num::Fp8Encoding e) {
-  return e == num::Fp8Encoding::kE4M3FN ? "e4m3fn" : "e4m3fnuz";
+  return num::fp8_encoding_name(e);
 }
 
 namespace {
@@ -146,7 +148,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
   struct Opts {
     ProblemArgs a;
     uint64_t seed = 0;
-    std::string encoding = "e4m3fn", dump, heatmap;
+    std::string encoding = num::fp8_encoding_name(num::Fp8Encoding::kE4M3FN), dump, heatmap;
     float softmax_scale = 0;
     bool v_from_k = false, json = false, quiet = false, exact_p = false, ref_exact_p = false;
     int threads = 0;
@@ -236,16 +238,14 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       j["reference_p"] = ro.round_p_fp8 ? "fp8" : "exact";
       j["unwritten_output"] = cmp.unwritten.output;
       j["unwritten_lse"] = cmp.unwritten.lse;
-      j["output"] = {{"max_abs_err", cmp.output.max_abs_err},
-                     {"mismatch_fraction", cmp.output.mismatch_fraction},
-                     {"mismatches", cmp.output.mismatches},
-                     {"elements", cmp.output.elements},
-                     {"atol", 0.05},
-                     {"rtol", 0.05}};
+      j["output"] = {
+          {"max_abs_err", cmp.output.max_abs_err}, {"mismatch_fraction", cmp.output.mismatch_fraction},
+          {"mismatches", cmp.output.mismatches},   {"elements", cmp.output.elements},
+          {"atol", cmp.options.out_atol},          {"rtol", cmp.options.out_rtol}};
       j["lse"] = {{"max_abs_err", cmp.lse.max_abs_err},
                   {"compared", cmp.lse.compared},
                   {"mask_mismatch", cmp.lse.mask_mismatch},
-                  {"bound", 0.03}};
+                  {"bound", cmp.options.lse_atol}};
       j["plan"] = {{"works", plan.num_works()},
                    {"direct_write_works", direct},
                    {"reduce_entries", plan.num_reduce_entries()},
@@ -260,13 +260,16 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
           plan.num_works(), direct, plan.num_reduce_entries(), make_query_tiles(p).size());
       std::cout << fmt::format("  unwritten   output {} (row, head) pairs, final LSE {} (row, head) pairs\n",
                                cmp.unwritten.output, cmp.unwritten.lse);
+      const CompareOptions& tol = cmp.options;
+      const std::string out_tol = tol.out_atol == tol.out_rtol
+                                      ? fmt::format("atol = rtol = {:g}", tol.out_atol)
+                                      : fmt::format("atol = {:g}, rtol = {:g}", tol.out_atol, tol.out_rtol);
+      std::cout << fmt::format("  output      max |err| {:.3g}, mismatch fraction {:.3g} ({})\n",
+                               cmp.output.max_abs_err, cmp.output.mismatch_fraction, out_tol);
       std::cout << fmt::format(
-          "  output      max |err| {:.3g}, mismatch fraction {:.3g} (atol = rtol = 0.05)\n",
-          cmp.output.max_abs_err, cmp.output.mismatch_fraction);
-      std::cout << fmt::format(
-          "  final LSE   max |err| {:.3g} over {} finite entries (bound 0.03), {} anomaly-mask "
+          "  final LSE   max |err| {:.3g} over {} finite entries (bound {:g}), {} anomaly-mask "
           "mismatches\n",
-          cmp.lse.max_abs_err, cmp.lse.compared, cmp.lse.mask_mismatch);
+          cmp.lse.max_abs_err, cmp.lse.compared, tol.lse_atol, cmp.lse.mask_mismatch);
       std::cout << (cmp.pass ? std::string("PASS") : cmp.summary()) << "\n";
     }
     return cmp.pass ? 0 : 1;

@@ -41,10 +41,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-const char* enc_name(num::Fp8Encoding e) {
-  return e == num::Fp8Encoding::kE4M3FN ? "e4m3fn" : "e4m3fnuz";
-}
-
 std::string fmt_float(float x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g (0x%08x)", static_cast<double>(x), num::f2u(x));
@@ -195,7 +191,7 @@ ConformanceCase make_case(std::string name, Problem p, Policy pol, num::Fp8Encod
   c.model.encoding = enc;
   c.timed = timed;
   c.name = std::move(name) + "/" + std::string(policy_name(pol)) + "/cu" + std::to_string(c.problem.num_cu) +
-           "/" + enc_name(enc);
+           "/" + num::fp8_encoding_name(enc);
   return c;
 }
 

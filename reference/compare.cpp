@@ -68,6 +68,7 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
   };
 
   CompareResult res;
+  res.options = opt;
   OutputMetrics& om = res.output;
   om.elements = static_cast<int64_t>(n_out);
   for (size_t th = 0; th < n_lse; ++th) {

@@ -57,6 +57,7 @@ struct LseMetrics {
 };
 
 struct CompareResult {
+  CompareOptions options;  // the tolerances this result was judged by (reports print these)
   OutputMetrics output;
   LseMetrics lse;
   UnwrittenCounts unwritten;  // (row, head) pairs: output with any poisoned element; LSE entries poisoned

@@ -10,6 +10,7 @@
 
 #if !MLAPS_DEVICE_COMPILER
 #include <cmath>
+#include <string_view>
 #endif
 
 namespace mlaps::num {
@@ -140,6 +141,24 @@ MLAPS_HD inline float log2_model(float x) {
 // fp8 e4m3: gfx950 uses e4m3fn (bias 7, max 448, NaN = S.1111.111, no inf, -0 exists);
 // gfx942 uses e4m3fnuz (bias 8, max 240, NaN = 0x80 only, no inf, no -0).
 enum class Fp8Encoding : uint8_t { kE4M3FN = 0, kE4M3FNUZ = 1 };
+
+#if !MLAPS_DEVICE_COMPILER
+// The encodings' names, as the CLI takes them and reports and case names print them (host code only).
+inline constexpr Fp8Encoding kFp8Encodings[] = {Fp8Encoding::kE4M3FN, Fp8Encoding::kE4M3FNUZ};
+constexpr const char* fp8_encoding_name(Fp8Encoding e) {
+  return e == Fp8Encoding::kE4M3FN ? "e4m3fn" : "e4m3fnuz";
+}
+// The encoding called `name`; false (and *out untouched) when no encoding has that name.
+inline bool fp8_encoding_from_name(std::string_view name, Fp8Encoding* out) {
+  for (Fp8Encoding e : kFp8Encodings) {
+    if (name == fp8_encoding_name(e)) {
+      *out = e;
+      return true;
+    }
+  }
+  return false;
+}
+#endif
 
 MLAPS_HD inline float fp8_max(Fp8Encoding enc) {
   return enc == Fp8Encoding::kE4M3FN ? 448.0f : 240.0f;

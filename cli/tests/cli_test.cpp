@@ -140,6 +140,7 @@ TEST(CliChunked, LegacyGarbageShowsAiterDoesNot) {
 }
 
 struct BadInput {
+  const char* name;  // the test's name: which bad input
   const char* args;
   const char* must_mention;
 };
@@ -154,22 +155,24 @@ TEST_P(CliBadInput, ExitsTwoNamingTheField) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, CliBadInput,
-    ::testing::Values(BadInput{"plan --qo-lens -5 --kv-lens 10", "--qo-lens"},
-                      BadInput{"plan --qo-lens abc --kv-lens 10", "--qo-lens"},
-                      BadInput{"plan --qo-lens 8x2 --kv-lens 10", "--kv-lens"},
-                      BadInput{"plan --qo-lens 8 --kv-lens 10 --num-cu 0", "--num-cu"},
-                      BadInput{"plan --qo-lens 8 --kv-lens 10 --heads 0", "--heads"},
-                      BadInput{"plan --qo-lens 8 --kv-lens 10 --tile-q 100 --gqa 3", "gqa"},
-                      BadInput{"plan --qo-lens 1024 --kv-lens 512", "qo"},
-                      BadInput{"plan --qo-lens 8 --kv-lens 10 --policy fastest", "policy"},
-                      BadInput{"plan --qo-lens 8 --kv-lens 10 --format xml", "--format"},
-                      BadInput{"check --from-aiter-dump /nonexistent/dir", "/nonexistent/dir"},
-                      BadInput{"run --qo-lens 8 --kv-lens 10 --encoding e5m2", "--encoding"},
-                      BadInput{"plan --problem /nonexistent.json", "--problem"},
-                      BadInput{"plan --bogus-flag", "bogus"},
-                      BadInput{"plan --workload no_such_workload", "workload"},
-                      BadInput{"plan --workload worked_example_qo600_cu4 --qo-lens 8 --kv-lens 8",
-                               "--workload"}));
+    ::testing::Values(
+        BadInput{"negative_qo_len", "plan --qo-lens -5 --kv-lens 10", "--qo-lens"},
+        BadInput{"non_numeric_qo_len", "plan --qo-lens abc --kv-lens 10", "--qo-lens"},
+        BadInput{"qo_kv_count_mismatch", "plan --qo-lens 8x2 --kv-lens 10", "--kv-lens"},
+        BadInput{"zero_cus", "plan --qo-lens 8 --kv-lens 10 --num-cu 0", "--num-cu"},
+        BadInput{"zero_heads", "plan --qo-lens 8 --kv-lens 10 --heads 0", "--heads"},
+        BadInput{"tile_q_not_divisible_by_gqa", "plan --qo-lens 8 --kv-lens 10 --tile-q 100 --gqa 3", "gqa"},
+        BadInput{"causal_qo_gt_kv", "plan --qo-lens 1024 --kv-lens 512", "qo"},
+        BadInput{"unknown_policy", "plan --qo-lens 8 --kv-lens 10 --policy fastest", "policy"},
+        BadInput{"unknown_format", "plan --qo-lens 8 --kv-lens 10 --format xml", "--format"},
+        BadInput{"missing_dump_dir", "check --from-aiter-dump /nonexistent/dir", "/nonexistent/dir"},
+        BadInput{"unknown_encoding", "run --qo-lens 8 --kv-lens 10 --encoding e5m2", "--encoding"},
+        BadInput{"missing_problem_file", "plan --problem /nonexistent.json", "--problem"},
+        BadInput{"unknown_flag", "plan --bogus-flag", "bogus"},
+        BadInput{"unknown_workload", "plan --workload no_such_workload", "workload"},
+        BadInput{"workload_with_lengths", "plan --workload worked_example_qo600_cu4 --qo-lens 8 --kv-lens 8",
+                 "--workload"}),
+    [](const ::testing::TestParamInfo<BadInput>& i) { return std::string(i.param.name); });
 
 TEST(CliWorkload, NamedWorkloadPlansAndChecks) {
   const auto list = mlaps("workloads");

@@ -131,6 +131,24 @@ TEST(Compare, LseBound) {
   EXPECT_FALSE(c.pass);
 }
 
+// A result carries the tolerances it was judged by (what `mlaps run` prints): the defaults, or the caller's.
+TEST(Compare, ResultCarriesItsTolerances) {
+  RunBuffers b = exact_run();
+  b.final_lse[0] = 0.96f;  // LSE error 0.04: fails the default bound 0.03, passes 0.05
+  const CompareResult d = compare_run(ref_2x1(), b);
+  EXPECT_EQ(d.options.out_atol, 0.05);
+  EXPECT_EQ(d.options.out_rtol, 0.05);
+  EXPECT_EQ(d.options.lse_atol, 0.03);
+  EXPECT_FALSE(d.pass);
+  CompareOptions o;
+  o.lse_atol = 0.05;
+  o.out_rtol = 0.125;
+  const CompareResult c = compare_run(ref_2x1(), b, o);
+  EXPECT_EQ(c.options.lse_atol, 0.05);
+  EXPECT_EQ(c.options.out_rtol, 0.125);
+  EXPECT_TRUE(c.pass) << c.summary();
+}
+
 // Masks first: the empty row (reference -inf) written as a finite 0.0 (torch.empty garbage) and a finite
 // reference row written as +inf are mask mismatches, with no value error counted.
 TEST(Compare, LseAnomalyMasks) {

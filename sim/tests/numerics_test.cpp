@@ -148,7 +148,7 @@ TEST_P(Fp8Both, SaturationAtAndBeyondMax) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Encodings, Fp8Both, ::testing::Values(kFn, kFnuz),
-                         [](const auto& info) { return info.param == kFn ? "e4m3fn" : "e4m3fnuz"; });
+                         [](const auto& info) { return std::string(fp8_encoding_name(info.param)); });
 
 // ---------------------------------------------------------------------------------------------------
 // bf16: oracle from the definition (nearest of the two neighbours, ties to the even one, beyond the largest
