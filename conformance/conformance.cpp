@@ -200,6 +200,27 @@ Problem lengths(std::vector<int32_t> qo, std::vector<int32_t> kv, int32_t heads_
   return Problem::from_lengths(qo, kv, heads_k, causal, cu, gqa);
 }
 
+// A named workload's problem on `cu` CUs (the table's problem, the suite's CU count).
+Problem on_cus(std::string_view name, int32_t cu) {
+  Problem p = workload(name).problem;
+  p.num_cu = cu;
+  return p;
+}
+
+// The table's problems the fixed suites sweep over CU counts and policies (in this order), and what the
+// sanitizer suite runs; the rest of the table runs once each at its own CU count and policy hint.
+constexpr std::string_view kSweptWorkloads[] = {"causal_1x1200_h2",
+                                                "noncausal_1x1200_h2",
+                                                "causal_varlen_600_900_37",
+                                                "causal_chunk_qo300_kv2000",
+                                                "noncausal_trailing_empty_kv",
+                                                "noncausal_middle_empty_kv",
+                                                "causal_qo300_gt_kv100_allowed",
+                                                "gqa2_causal_2x700",
+                                                "causal_1x3000_h4"};
+constexpr std::string_view kSanitizerWorkloads[] = {"san_causal_1x700_h2", "san_chunked_qo8x4_ctx300_h2",
+                                                    "san_noncausal_2x300_ctx1100"};
+
 void add_random(std::vector<ConformanceCase>& cases, uint64_t seed, int n, int max_len) {
   std::mt19937_64 rng(seed);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -249,45 +270,41 @@ std::vector<ConformanceCase> conformance_suite(const ConformanceOptions& o) {
   const int32_t cus[] = {4, 80, 132, 256};
   uint64_t s = o.seed + 100;  // per-case seeds of the fixed problems (seed scenarios use o.seed + 1..3)
   auto seed_scenarios = [&](bool long_ones, bool all_cus) {
-    // The seed scenario of DESIGN.md: chunked prefill, qo 8 x 16 sequences, kv 1200 x 16, 16 heads,
+    // The seed scenario of DESIGN.md: a vLLM context chunk, qo 8 x 16 sequences, kv 1200 x 16, 16 heads,
     // non-causal.
     for (E enc : {E::kE4M3FN, E::kE4M3FNUZ})  // grouped: cases of one encoding share their inputs
       for (Policy pol : pols)
         for (int32_t cu : cus) {
           if ((cu == 80) != (enc == E::kE4M3FNUZ)) continue;
           if (!all_cus && cu != 132 && cu != 4) continue;
-          cases.push_back(
-              make_case("chunked_qo8_ctx1200_b16_h16",
-                        lengths(std::vector<int32_t>(16, 8), std::vector<int32_t>(16, 1200), 16, false, cu),
-                        pol, enc, o.seed + 1, cu == 132 && pol == Policy::kAiter));
+          cases.push_back(make_case("seed_ctx1200_qo8_b16_h16_noncausal",
+                                    on_cus("seed_ctx1200_qo8_b16_h16_noncausal", cu), pol, enc, o.seed + 1,
+                                    cu == 132 && pol == Policy::kAiter));
         }
     if (!long_ones) return;
     for (Policy pol : pols)
       for (int32_t cu : {80, 132, 256}) {
         if (!all_cus && cu != 132) continue;
-        cases.push_back(make_case("causal_1x8192_h1", lengths({8192}, {8192}, 1, true, cu), pol,
+        cases.push_back(make_case("causal_1x8192_h1", on_cus("causal_1x8192_h1", cu), pol,
                                   cu == 256 ? E::kE4M3FNUZ : E::kE4M3FN, o.seed + 2,
                                   cu == 132 && pol == Policy::kAiter));
       }
     for (Policy pol : pols)
       for (int32_t cu : {132, 256}) {
         if (!all_cus && cu != 132) continue;
-        cases.push_back(make_case("causal_1x16384_h1", lengths({16384}, {16384}, 1, true, cu), pol,
-                                  E::kE4M3FN, o.seed + 3, cu == 132 && pol == Policy::kAiter));
+        cases.push_back(make_case("causal_1x16384_h1", on_cus("causal_1x16384_h1", cu), pol, E::kE4M3FN,
+                                  o.seed + 3, cu == 132 && pol == Policy::kAiter));
       }
-    cases.push_back(make_case("noncausal_1x8192_h1", lengths({8192}, {8192}, 1, false, 132), Policy::kAiter,
+    cases.push_back(make_case("noncausal_1x8192_h1", on_cus("noncausal_1x8192_h1", 132), Policy::kAiter,
                               E::kE4M3FN, o.seed + 2, true));
   };
 
   if (o.suite == "sanitizer") {
-    // Small but covering: several TGs, direct and partial writes, both reduce paths, causal masks.
-    cases.push_back(make_case("san_causal_1x700_h2", lengths({700}, {700}, 2, true, 4), Policy::kAiterLegacy,
-                              E::kE4M3FN, s++));
-    cases.push_back(make_case("san_chunked_qo8x4_ctx300_h2",
-                              lengths({8, 8, 8, 8}, {300, 300, 300, 300}, 2, false, 8), Policy::kAiter,
-                              E::kE4M3FNUZ, s++));
-    cases.push_back(make_case("san_noncausal_2x300_ctx1100", lengths({300, 40}, {1100, 1100}, 1, false, 16),
-                              Policy::kAiter, E::kE4M3FN, s++));
+    const E encs[] = {E::kE4M3FN, E::kE4M3FNUZ, E::kE4M3FN};
+    for (size_t i = 0; i < std::size(kSanitizerWorkloads); ++i) {
+      const Workload& w = workload(kSanitizerWorkloads[i]);
+      cases.push_back(make_case(w.name, w.problem, w.policy_hint, encs[i], s++));
+    }
     return cases;
   }
   if (o.suite == "seed") {
@@ -297,35 +314,27 @@ std::vector<ConformanceCase> conformance_suite(const ConformanceOptions& o) {
   const bool quick = o.suite == "quick";
   if (o.suite != "default" && !quick) throw InputError("--suite", "'" + o.suite + "' is not a suite");
   seed_scenarios(!quick, !quick);
-  // Mid-size fixed problems over every CU count and both policies, causal and not.
+  // Mid-size problems of the table over every CU count and both policies, causal and not.
   for (Policy pol : pols)
     for (int32_t cu : cus) {
       const E enc = (cu == 80 || cu == 256) ? E::kE4M3FNUZ : E::kE4M3FN;
-      cases.push_back(make_case("causal_1x1200_h2", lengths({1200}, {1200}, 2, true, cu), pol, enc, s++));
-      cases.push_back(make_case("noncausal_1x1200_h2", lengths({1200}, {1200}, 2, false, cu), pol, enc, s++));
-      cases.push_back(make_case("causal_varlen_600_900_37",
-                                lengths({600, 900, 37}, {600, 900, 37}, 1, true, cu), pol, enc, s++));
-      cases.push_back(
-          make_case("causal_chunk_qo300_kv2000", lengths({300}, {2000}, 1, true, cu), pol, enc, s++));
-      cases.push_back(make_case("noncausal_trailing_empty_kv",
-                                lengths({64, 100, 5}, {500, 0, 0}, 2, false, cu), pol, enc, s++));
-      // A zero-KV sequence in the middle: its tiles are emitted with an empty KV range (contract 2.5 item 2),
-      // so the kernels' empty-row rule (O = 0, LSE = -inf) is exercised.
-      cases.push_back(make_case("noncausal_middle_empty_kv",
-                                lengths({64, 100, 5}, {500, 0, 200}, 2, false, cu), pol, enc, s++));
-      // Causal with qo > kv (no valid prefill; upstream emits empty-KV works for the first tiles, contract
-      // 2.5 item 3), allowed on purpose.
-      Problem gt = lengths({300}, {100}, 1, true, cu);
-      gt.allow_causal_qo_gt_kv = true;
-      cases.push_back(make_case("causal_qo300_gt_kv100_allowed", gt, pol, enc, s++));
-      cases.push_back(
-          make_case("gqa2_causal_2x700", lengths({700, 333}, {700, 333}, 2, true, cu, 2), pol, enc, s++));
-      if (!quick)
-        cases.push_back(make_case("causal_1x3000_h4", lengths({3000}, {3000}, 4, true, cu), pol, enc, s++));
+      for (std::string_view name : kSweptWorkloads) {
+        if (quick && name == "causal_1x3000_h4") continue;
+        cases.push_back(make_case(std::string(name), on_cus(name, cu), pol, enc, s++));
+      }
     }
-  // The named workload table (workloads/workloads.h), each with its own CU count and policy hint, where the
-  // kernel can take it (block_size 1) and the emulator is quick (<= 2e11 FLOPs; 1e10 in the quick suite).
+  // The rest of the named workload table (workloads/workloads.h), each with its own CU count and policy hint,
+  // where the kernel can take it (block_size 1) and the emulator is quick (<= 2e11 FLOPs; 1e10 in the quick
+  // suite).
+  auto swept = [](const std::string& name) {
+    for (std::string_view n : kSweptWorkloads)
+      if (n == name) return true;
+    for (std::string_view n : kSanitizerWorkloads)
+      if (n == name) return true;
+    return false;
+  };
   for (const Workload& w : workloads()) {
+    if (swept(w.name)) continue;
     if (w.problem.block_size != 1) continue;
     if (prefill_flops(w.problem) > (quick ? 1e10 : 2e11)) continue;
     cases.push_back(make_case("wl:" + w.name, w.problem, w.policy_hint, E::kE4M3FN, s++));

@@ -20,7 +20,7 @@ target_link_libraries(mlaps-gpu-conformance PRIVATE mlaps_conformance mlaps_opti
 
 if(MLAPS_BUILD_TESTS AND TARGET GTest::gtest_main)
   add_executable(mlaps_conformance_tests ${_conf_dir}/tests/gpu_conformance_test.cpp)
-  target_link_libraries(mlaps_conformance_tests PRIVATE mlaps_conformance mlaps_gpu mlaps_options
-                                                GTest::gtest_main)
+  target_link_libraries(mlaps_conformance_tests PRIVATE mlaps_conformance mlaps_gpu mlaps_workloads mlaps_ledger
+                                                mlaps_options GTest::gtest_main)
   gtest_discover_tests(mlaps_conformance_tests NO_PRETTY_VALUES DISCOVERY_TIMEOUT 60)
 endif()

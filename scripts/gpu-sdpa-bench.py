@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 SCENARIOS = [
     # name, batch, qo_len, kv_len, heads, causal
-    ("chunked_qo8_ctx1200_b16_h16", 16, 8, 1200, 16, False),
+    ("seed_ctx1200_qo8_b16_h16_noncausal", 16, 8, 1200, 16, False),
     ("causal_1x8192_h1", 1, 8192, 8192, 1, True),
     ("causal_1x16384_h1", 1, 16384, 16384, 1, True),
     ("noncausal_1x8192_h1", 1, 8192, 8192, 1, False),

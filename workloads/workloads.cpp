@@ -120,6 +120,60 @@ std::vector<Workload> build_table() {
     w.ledger_id = "causal_qo_gt_kv";
     w.small = true;
   }
+  // GPU conformance's problems (conformance/ runs the first nine over the CU counts {4, 80, 132, 256} and
+  // both policies, the san_ ones under compute-sanitizer); the CU count here is the first of the sweep.
+  add(make("causal_1x1200_h2", "1 x qo = kv = 1200, 2 heads, causal, 4 CUs",
+           Problem::from_lengths({1200}, {1200}, 2, true, 4)));
+  add(make("noncausal_1x1200_h2", "1 x qo = kv = 1200, 2 heads, non-causal, 4 CUs",
+           Problem::from_lengths({1200}, {1200}, 2, false, 4)));
+  add(make("causal_varlen_600_900_37", "qo = kv = [600, 900, 37], 1 head, causal, 4 CUs",
+           Problem::from_lengths({600, 900, 37}, {600, 900, 37}, 1, true, 4)));
+  add(make("causal_chunk_qo300_kv2000", "qo 300 over kv 2000 (chunked regime), 1 head, causal, 4 CUs",
+           Problem::from_lengths({300}, {2000}, 1, true, 4)));
+  {
+    // Contract 2.5.2 again: the two trailing zero-KV sequences are never scheduled.
+    Workload& w =
+        add(make("noncausal_trailing_empty_kv",
+                 "qo [64, 100, 5], kv [500, 0, 0], 2 heads, non-causal, 4 CUs: the trailing zero-KV "
+                 "sequences are never scheduled (contract 2.5.2)",
+                 Problem::from_lengths({64, 100, 5}, {500, 0, 0}, 2, false, 4)));
+    w.valid_for_aiter = false;
+    w.ledger_id = "trailing_empty_kv";
+  }
+  // A zero-KV sequence in the middle: its tiles are emitted with an empty KV range (contract 2.5.2), so the
+  // kernels' empty-row rule (O = 0, LSE = -inf) is exercised.
+  add(make("noncausal_middle_empty_kv",
+           "qo [64, 100, 5], kv [500, 0, 200], 2 heads, non-causal, 4 CUs: a zero-KV sequence between "
+           "scheduled ones gets empty-KV works (O = 0, LSE = -inf)",
+           Problem::from_lengths({64, 100, 5}, {500, 0, 200}, 2, false, 4)));
+  {
+    // Causal with qo > kv (no valid prefill; upstream emits empty-KV works for the first tiles, contract
+    // 2.5.3), allowed on purpose.
+    Problem p = Problem::from_lengths({300}, {100}, 1, true, 4);
+    p.allow_causal_qo_gt_kv = true;
+    // qo - kv = 200 < 255: no negative unit count, so the aiter plan validates clean (the ledger entry is
+    // the related one, for larger gaps).
+    Workload& w = add(make("causal_qo300_gt_kv100_allowed",
+                           "contract 2.5.3: qo 300 > kv 100, causal, 1 head, 4 CUs (needs "
+                           "allow_causal_qo_gt_kv; empty-KV works for the first rows)",
+                           std::move(p)));
+    w.ledger_id = "causal_qo_gt_kv";
+  }
+  add(make("gqa2_causal_2x700", "qo = kv = [700, 333], 2 K heads x gqa 2, causal, 4 CUs",
+           Problem::from_lengths({700, 333}, {700, 333}, 2, true, 4, 2)));
+  add(make("causal_1x3000_h4", "1 x qo = kv = 3000, 4 heads, causal, 4 CUs",
+           Problem::from_lengths({3000}, {3000}, 4, true, 4)));
+  {
+    // Small but covering (several TGs, direct and partial writes, both reduce paths, causal masks): what
+    // compute-sanitizer runs.
+    Workload& w = add(make("san_causal_1x700_h2", "1 x qo = kv = 700, 2 heads, causal, 4 CUs, aiter-legacy",
+                           Problem::from_lengths({700}, {700}, 2, true, 4)));
+    w.policy_hint = Policy::kAiterLegacy;
+  }
+  add(make("san_chunked_qo8x4_ctx300_h2", "4 x (qo 8, kv 300), 2 heads, non-causal, 8 CUs",
+           Problem::from_lengths({8, 8, 8, 8}, {300, 300, 300, 300}, 2, false, 8)));
+  add(make("san_noncausal_2x300_ctx1100", "qo [300, 40] over kv 1100 each, 1 head, non-causal, 16 CUs",
+           Problem::from_lengths({300, 40}, {1100, 1100}, 1, false, 16)));
   return t;
 }
 

@@ -10,9 +10,11 @@
 
 #include "conformance/conformance.h"
 #include "gpu/launcher.h"
+#include "ledger/ledger.h"
 #include "scheduler/plan.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
+#include "workloads/workloads.h"
 
 namespace mlaps::conformance {
 namespace {
@@ -61,13 +63,35 @@ TEST(GpuConformance, DefaultSuiteCoversSeedScenariosPoliciesAndCuCounts) {
     EXPECT_EQ(c.model.encoding, c.inputs.encoding) << c.name;
   }
   for (int32_t cu : {4, 80, 132, 256}) EXPECT_TRUE(cus.count(cu)) << "cu " << cu;
-  for (const char* n : {"chunked_qo8_ctx1200_b16_h16", "causal_1x8192_h1", "causal_1x16384_h1"})
+  for (const char* n : {"seed_ctx1200_qo8_b16_h16_noncausal", "causal_1x8192_h1", "causal_1x16384_h1"})
     EXPECT_TRUE(names.count(n)) << n;
   EXPECT_GT(legacy, 0);
   EXPECT_GT(fnuz, 0);
   EXPECT_GT(causal, 0);
   EXPECT_LT(causal, static_cast<int>(cases.size()));
   EXPECT_EQ(timed, 4);
+}
+
+// One name, one problem: every case but the random ones is a named workload of the table (its name before the
+// first '/', "wl:" stripped), with the table's problem on the case's CU count.
+TEST(GpuConformance, CasesAreTableWorkloads) {
+  for (const char* suite : {"default", "quick", "seed", "sanitizer"}) {
+    ConformanceOptions o;
+    o.suite = suite;
+    int named = 0;
+    for (const ConformanceCase& c : conformance_suite(o)) {
+      std::string name = c.name.substr(0, c.name.find('/'));
+      if (name.rfind("random", 0) == 0) continue;
+      if (name.rfind("wl:", 0) == 0) name = name.substr(3);
+      const Workload* w = find_workload(name);
+      ASSERT_NE(w, nullptr) << suite << ": " << c.name;
+      Problem want = w->problem;
+      want.num_cu = c.problem.num_cu;
+      EXPECT_TRUE(problems_equal(c.problem, want)) << suite << ": " << c.name;
+      ++named;
+    }
+    EXPECT_GT(named, 0) << suite;
+  }
 }
 
 TEST(GpuConformance, NoDeviceIsReportedNotPassed) {
