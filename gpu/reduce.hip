@@ -23,57 +23,18 @@ __global__ void __launch_bounds__(kReduceThreads) reduce_kernel(ReduceParams p) 
   const int d = static_cast<int>(threadIdx.x);
   const int32_t start = p.reduce_indptr[t];
   const int32_t n = p.reduce_indptr[t + 1] - start;
-  if (n <= 0) return;
-  if (n == 1 && (!p.fixed_version || p.reduce_partial_map[start] == -1)) return;
+  if (reduce_entry_skipped(n, p.fixed_version, n > 0 ? p.reduce_partial_map[start] : 0)) return;
   const FinalLoc loc = p.reduce_final_map[t];
   const int64_t hh = p.num_heads;
   const int32_t* pmap = p.reduce_partial_map + start;
   for (int32_t r = loc.qo_start + static_cast<int32_t>(threadIdx.y); r < loc.qo_end; r += kRowLanes) {
     const int32_t local = r - loc.qo_start;
+    // The model's merge (sim/model.h's reduce_merge, as sim/ runs it), for this thread's dim d.
+    auto row = [&](int32_t i) { return (static_cast<int64_t>(pmap[i]) + local) * hh + h; };
+    auto lse_at = [&](int32_t i) { return p.partial_lse[row(i)]; };
+    auto o_at = [&](int32_t i, int) { return p.partial_o[row(i) * kVHeadDim + d]; };
     float out;
-    float lse;
-    if (n < kMassiveThreshold) {
-      // Simple path: online merge in partial-map order.
-      int64_t row = static_cast<int64_t>(pmap[0]) + local;
-      float acc = p.partial_o[(row * hh + h) * kVHeadDim + d];
-      float m = p.partial_lse[row * hh + h];
-      float s = 1.0f;
-      for (int32_t i = 1; i < n; ++i) {
-        row = static_cast<int64_t>(pmap[i]) + local;
-        const float li = p.partial_lse[row * hh + h];
-        const float oi = p.partial_o[(row * hh + h) * kVHeadDim + d];
-        const float m2 = running_max(m, li);
-        const float a = num::exp_model(m - m2);
-        const float b = num::exp_model(li - m2);
-        const float x = a * acc;
-        const float y = b * oi;
-        acc = x + y;
-        const float sa = s * a;
-        s = sa + b;
-        m = m2;
-      }
-      out = acc / s;
-      lse = (s == 0.0f || num::is_nan(s)) ? num::inf_f() : num::log_model(s) + m;
-    } else {
-      // Massive path: global max, sum of exponentials, weighted sum without a final division.
-      float mx = p.partial_lse[(static_cast<int64_t>(pmap[0]) + local) * hh + h];
-      for (int32_t i = 1; i < n; ++i) {
-        mx = running_max(mx, p.partial_lse[(static_cast<int64_t>(pmap[i]) + local) * hh + h]);
-      }
-      float sum = 0.0f;
-      for (int32_t i = 0; i < n; ++i) {
-        sum = sum + num::exp_model(p.partial_lse[(static_cast<int64_t>(pmap[i]) + local) * hh + h] - mx);
-      }
-      lse = (sum == 0.0f || num::is_nan(sum)) ? num::inf_f() : num::log_model(sum) + mx;
-      float acc = 0.0f;
-      for (int32_t i = 0; i < n; ++i) {
-        const int64_t row = static_cast<int64_t>(pmap[i]) + local;
-        const float w = num::exp_model(p.partial_lse[row * hh + h] - lse);
-        const float prod = w * p.partial_o[(row * hh + h) * kVHeadDim + d];
-        acc = acc + prod;
-      }
-      out = acc;
-    }
+    const float lse = reduce_merge<1>(n, lse_at, o_at, &out);
     p.final_out[(static_cast<int64_t>(r) * hh + h) * kVHeadDim + d] = num::bf16_encode(out);
     if (d == 0) p.final_lse[static_cast<int64_t>(r) * hh + h] = lse;
   }

@@ -494,44 +494,13 @@ namespace {
 
 void reduce_row(const ReduceParams& p, const int32_t* pmap, int32_t n, int32_t local, int32_t r, int32_t h) {
   const int64_t H = p.num_heads;
-  auto lse_at = [&](int32_t i) { return p.partial_lse[(int64_t{pmap[i]} + local) * H + h]; };
-  auto o_at = [&](int32_t i) { return p.partial_o + ((int64_t{pmap[i]} + local) * H + h) * kVHeadDim; };
+  auto row = [&](int32_t i) { return (int64_t{pmap[i]} + local) * H + h; };
+  auto lse_at = [&](int32_t i) { return p.partial_lse[row(i)]; };
+  auto o_at = [&](int32_t i, int d) { return p.partial_o[row(i) * kVHeadDim + d]; };
+  float merged[kVHeadDim];
+  const float lse = reduce_merge<kVHeadDim>(n, lse_at, o_at, merged);
   uint16_t* out = p.final_out + (int64_t{r} * H + h) * kVHeadDim;
-  float lse;
-  if (n < kMassiveThreshold) {
-    // Simple path: online merge in partial-map order.
-    float acc[kVHeadDim];
-    const float* o0 = o_at(0);
-    for (int d = 0; d < kVHeadDim; ++d) acc[d] = o0[d];
-    float m = lse_at(0), s = 1.0f;
-    for (int32_t i = 1; i < n; ++i) {
-      const float li = lse_at(i);
-      const float m2 = running_max(m, li);
-      const float a = num::exp_model(m - m2);
-      const float b = num::exp_model(li - m2);
-      const float* oi = o_at(i);
-      for (int d = 0; d < kVHeadDim; ++d) acc[d] = a * acc[d] + b * oi[d];
-      s = s * a + b;
-      m = m2;
-    }
-    for (int d = 0; d < kVHeadDim; ++d) out[d] = num::bf16_encode(acc[d] / s);
-    lse = (s == 0.0f || num::is_nan(s)) ? num::inf_f() : num::log_model(s) + m;
-  } else {
-    // Massive path: global max, sum of exp, direct weights.
-    float mx = lse_at(0);
-    for (int32_t i = 1; i < n; ++i) mx = running_max(mx, lse_at(i));
-    float sum = 0.0f;
-    for (int32_t i = 0; i < n; ++i) sum = sum + num::exp_model(lse_at(i) - mx);
-    lse = (sum == 0.0f || num::is_nan(sum)) ? num::inf_f() : num::log_model(sum) + mx;
-    float acc[kVHeadDim];
-    for (float& a : acc) a = 0.0f;
-    for (int32_t i = 0; i < n; ++i) {
-      const float wgt = num::exp_model(lse_at(i) - lse);
-      const float* oi = o_at(i);
-      for (int d = 0; d < kVHeadDim; ++d) acc[d] = acc[d] + wgt * oi[d];
-    }
-    for (int d = 0; d < kVHeadDim; ++d) out[d] = num::bf16_encode(acc[d]);
-  }
+  for (int d = 0; d < kVHeadDim; ++d) out[d] = num::bf16_encode(merged[d]);
   p.final_lse[int64_t{r} * H + h] = lse;
 }
 
@@ -543,9 +512,8 @@ void emulate_reduce(const ReduceParams& p, int num_threads) {
   for (int32_t t = 0; t < p.num_reduce_tiles; ++t) {
     const int32_t start = p.reduce_indptr[t];
     const int32_t n = p.reduce_indptr[t + 1] - start;
-    if (n <= 0) continue;  // padding
-    // n == 1: legacy skips it; the fixed version processes it unless the slot is the -1 sentinel.
-    if (n == 1 && (!p.fixed_version || p.reduce_partial_map[start] == -1)) continue;
+    // Padding (n == 0); n == 1 under the legacy reduce, or on the -1 sentinel slot (model.h).
+    if (reduce_entry_skipped(n, p.fixed_version, n > 0 ? p.reduce_partial_map[start] : 0)) continue;
     const FinalLoc f = p.reduce_final_map[t];
     for (int32_t r = f.qo_start; r < f.qo_end; ++r)
       for (int32_t h = 0; h < p.num_heads; ++h)

@@ -79,6 +79,59 @@ MLAPS_HD inline float score_scale_log2(float softmax_scale, float q_scale, float
 MLAPS_HD inline float running_max(float m, float candidate) {
   return candidate > m ? candidate : m;
 }
+// The reduce (mla_reduce_v1, model above), written once for sim/ and gpu/.
+// Whether reduce entry with n partials, the first in slot first_slot, is left alone: n == 0 always; n == 1
+// by the legacy reduce, and by the fixed one when the slot is the -1 sentinel (decode metadata).
+MLAPS_HD inline bool reduce_entry_skipped(int32_t n, bool fixed_version, int32_t first_slot) {
+  return n <= 0 || (n == 1 && (!fixed_version || first_slot == -1));
+}
+// The merged LSE from a sum of exponentials relative to m, with the degenerate rule: a zero or NaN sum gives
+// +inf.
+MLAPS_HD inline float reduce_lse(float sum, float m) {
+  return (sum == 0.0f || num::is_nan(sum)) ? num::inf_f() : num::log_model(sum) + m;
+}
+// The merge of one (row, head) over its n >= 1 partials, for kDims of the output dims: lse_at(i) is partial
+// i's LSE, o_at(i, k) its output at the k-th dim merged here (sim/ merges all 128 dims at once, a gpu/ thread
+// one). Writes the merged fp32 values (before the bf16 cast) to out[0, kDims) and returns the final LSE.
+// Simple path (n < kMassiveThreshold) or massive path, in the model's order; every element of out is
+// computed by the same operations whatever kDims is.
+template <int kDims, typename LseAt, typename OAt>
+MLAPS_HD inline float reduce_merge(int32_t n, const LseAt& lse_at, const OAt& o_at, float* out) {
+  if (n < kMassiveThreshold) {
+    for (int k = 0; k < kDims; ++k) out[k] = o_at(0, k);
+    float m = lse_at(0), s = 1.0f;
+    for (int32_t i = 1; i < n; ++i) {
+      const float li = lse_at(i);
+      const float m2 = running_max(m, li);
+      const float a = num::exp_model(m - m2);
+      const float b = num::exp_model(li - m2);
+      for (int k = 0; k < kDims; ++k) {
+        const float x = a * out[k];
+        const float y = b * o_at(i, k);
+        out[k] = x + y;
+      }
+      s = s * a + b;
+      m = m2;
+    }
+    for (int k = 0; k < kDims; ++k) out[k] = out[k] / s;
+    return reduce_lse(s, m);
+  }
+  float mx = lse_at(0);
+  for (int32_t i = 1; i < n; ++i) mx = running_max(mx, lse_at(i));
+  float sum = 0.0f;
+  for (int32_t i = 0; i < n; ++i) sum = sum + num::exp_model(lse_at(i) - mx);
+  const float lse = reduce_lse(sum, mx);
+  for (int k = 0; k < kDims; ++k) out[k] = 0.0f;
+  for (int32_t i = 0; i < n; ++i) {
+    const float w = num::exp_model(lse_at(i) - lse);
+    for (int k = 0; k < kDims; ++k) {
+      const float prod = w * o_at(i, k);
+      out[k] = out[k] + prod;
+    }
+  }
+  return lse;
+}
+
 MLAPS_HD inline bool causal_visible(bool causal, int32_t i, int32_t j, int32_t qo_len, int32_t kv_len) {
   return !causal || j <= i + kv_len - qo_len;
 }

@@ -114,8 +114,7 @@ AttnInputs make_random_inputs(const Problem& p, const InputOptions& opt) {
   in.num_heads_q = p.num_heads_q();
   in.num_heads_k = p.num_heads_k;
   in.num_pages = p.num_used_pages();
-  in.softmax_scale =
-      opt.softmax_scale != 0.0f ? opt.softmax_scale : 1.0f / std::sqrt(static_cast<float>(kQkHeadDim));
+  in.softmax_scale = resolve_softmax_scale(opt.softmax_scale);
 
   const int64_t nq = checked_size(in.num_tokens, in.num_heads_q, kQkHeadDim, "num_tokens");
   const int64_t nk = checked_size(in.num_pages, in.num_heads_k, kQkHeadDim, "num_pages");
@@ -263,7 +262,7 @@ PrefillParams make_prefill_params(const Problem& p, const Plan& plan, const Attn
   pp.q_scale = in.q_scale;
   pp.k_scale = in.k_scale;
   pp.v_scale = in.v_scale;
-  pp.softmax_scale = in.softmax_scale;
+  pp.softmax_scale = resolve_softmax_scale(in.softmax_scale);
   pp.causal = p.causal;
   pp.model = model;
   pp.model.encoding = in.encoding;  // the inputs' codes decide the encoding

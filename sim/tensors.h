@@ -1,6 +1,7 @@
 #pragma once
 // Host-side owning tensors: the attention inputs (fp8 codes + per-tensor scales), random generation with
 // upstream's per-tensor quantization, and the poisoned output buffers of a run.
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,14 @@
 
 namespace mlaps {
 
+// The softmax scale of a run, resolved in this one place: 0 (AttnInputs' and InputOptions' default) means
+// 1/sqrt(qk_head_dim) = 1/sqrt(192); any other value is used as given. The emulator's lowering
+// (make_prefill_params, which the GPU launcher uses too), the float64 reference and the input generator all
+// call it, so a hand-built input with the default means the same scale to every executor.
+inline float resolve_softmax_scale(float softmax_scale) {
+  return softmax_scale != 0.0f ? softmax_scale : 1.0f / std::sqrt(static_cast<float>(kQkHeadDim));
+}
+
 struct AttnInputs {
   num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
   int32_t num_tokens = 0, num_heads_q = 0, num_heads_k = 0, num_pages = 0;
@@ -19,13 +28,13 @@ struct AttnInputs {
   std::vector<uint8_t> v;                // [num_pages, num_heads_k, 128]
   std::vector<int32_t> kv_page_indices;  // [problem.num_used_pages()], values in [0, num_pages)
   float q_scale = 1, k_scale = 1, v_scale = 1;
-  float softmax_scale = 0;  // default 1/sqrt(192)
+  float softmax_scale = 0;  // 0: 1/sqrt(192) (resolve_softmax_scale)
 };
 
 struct InputOptions {
   uint64_t seed = 0;
   num::Fp8Encoding encoding = num::Fp8Encoding::kE4M3FN;
-  float softmax_scale = 0;    // 0: 1/sqrt(qk_head_dim)
+  float softmax_scale = 0;    // 0: 1/sqrt(qk_head_dim) (resolve_softmax_scale)
   bool v_from_k = false;      // V = first 128 dims of K (upstream's test), quantized with its own scale
   bool shuffle_pages = true;  // random kv_page_indices (repeats allowed); false: identity
   float value_range = 1.0f;   // bf16-range values drawn from N(0, value_range), as upstream's randn

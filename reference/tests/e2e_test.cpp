@@ -2,6 +2,8 @@
 // policies. Small problems: CI has 2 cores.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <ostream>
 #include <string>
 
@@ -115,6 +117,38 @@ TEST(EmulatorSeedShape, LegacyLosesEveryLseFixedPasses) {
   EXPECT_FALSE(legacy.pass) << legacy.summary();
   EXPECT_EQ(legacy.unwritten.lse, int64_t{p.num_tokens()} * p.num_heads_q()) << legacy.summary();
   EXPECT_TRUE(fixed.pass) << fixed.summary();
+}
+
+// The documented default, softmax_scale = 0, means 1/sqrt(192) to every executor (resolve_softmax_scale):
+// a hand-built input with 0 gives the bits of the explicit scale in the emulator and the same reference.
+TEST(SoftmaxScale, DefaultMeansTheSameToEmulatorAndReference) {
+  const Problem p = Problem::from_lengths({40, 8}, {40, 300}, 1, true, 4);
+  InputOptions io;
+  io.seed = 3;
+  const AttnInputs explicit_scale = make_random_inputs(p, io);
+  ASSERT_EQ(explicit_scale.softmax_scale, resolve_softmax_scale(0.0f));
+  AttnInputs zero = explicit_scale;
+  zero.softmax_scale = 0.0f;
+  const Plan plan = make_plan(p, Policy::kAiter);
+  const SimRun a = simulate(p, plan, explicit_scale, NumericModel{}, 1);
+  const SimRun b = simulate(p, plan, zero, NumericModel{}, 1);
+  EXPECT_EQ(a.buffers.out, b.buffers.out);
+  EXPECT_EQ(0, std::memcmp(a.buffers.final_lse.data(), b.buffers.final_lse.data(),
+                           a.buffers.final_lse.size() * sizeof(float)));
+  // The reference's DGEMMs are not bit-reproducible from call to call (Eigen's kernels depend on the
+  // buffers' alignment): equal to 1e-12, far below the ~1e-8 a differently rounded scale would move them.
+  const RefResult ra = reference_attention(p, explicit_scale);
+  const RefResult rb = reference_attention(p, zero);
+  ASSERT_EQ(ra.out.size(), rb.out.size());
+  for (size_t i = 0; i < ra.out.size(); ++i) ASSERT_NEAR(ra.out[i], rb.out[i], 1e-12) << i;
+  ASSERT_EQ(ra.lse_ln.size(), rb.lse_ln.size());
+  for (size_t i = 0; i < ra.lse_ln.size(); ++i) {
+    if (std::isinf(ra.lse_ln[i])) {
+      EXPECT_EQ(ra.lse_ln[i], rb.lse_ln[i]) << i;
+    } else {
+      ASSERT_NEAR(ra.lse_ln[i], rb.lse_ln[i], 1e-12) << i;
+    }
+  }
 }
 
 }  // namespace
