@@ -5,7 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -199,6 +203,102 @@ TEST(CliBadInput, NothingHalfWrittenOnError) {
   EXPECT_EQ(r.code, 2);
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_FALSE(fs::exists(svg));
+}
+
+// `mlaps sizing`: the JSON keys, the witness, the legacy overflow line that reproduces with `mlaps plan`.
+TEST(CliSizing, JsonKeysBoundsAndWitness) {
+  const auto r =
+      mlaps("sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --num-cu 256 --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  std::set<std::string> keys;
+  for (auto it = j.begin(); it != j.end(); ++it) keys.insert(it.key());
+  EXPECT_EQ(keys, (std::set<std::string>{"tight", "upstream_legacy", "upstream_pr3606", "vllm", "witness"}));
+  for (const char* k : {"tight", "upstream_legacy", "upstream_pr3606", "vllm"}) {
+    for (const char* f : {"works", "partial_slots", "reduce_entries", "reduce_partial_map", "bytes"}) {
+      EXPECT_TRUE(j[k].contains(f)) << k << "." << f;
+    }
+    for (const char* b : {"work_indptr", "work_info", "reduce_indptr", "reduce_final_map",
+                          "reduce_partial_map", "partial_o", "partial_lse", "total"}) {
+      EXPECT_TRUE(j[k]["bytes"].contains(b)) << k << ".bytes." << b;
+    }
+  }
+  // n = 256 + 31 = 287 tiles, 16 clusters of 16 TGs: 15 cuts.
+  EXPECT_EQ(j["tight"]["works"], 16 * 302);
+  EXPECT_EQ(j["tight"]["partial_slots"], 302);
+  EXPECT_EQ(j["tight"]["reduce_entries"], 287);
+  EXPECT_EQ(j["tight"]["reduce_partial_map"], 302);
+  EXPECT_EQ(j["tight"]["bytes"]["partial_o"], int64_t{302} * 256 * 16 * 128 * 4);
+  EXPECT_EQ(j["vllm"]["partial_slots"], 32 + 255 + 256);
+  EXPECT_TRUE(j["vllm"]["works"].is_null());
+  EXPECT_TRUE(j["vllm"]["bytes"]["total"].is_null());
+  EXPECT_EQ(j["upstream_legacy"]["overflow_status"], "none");
+  // The witness is a batch within the limits that needs exactly the bound.
+  EXPECT_TRUE(j["witness"]["attains_bound"].get<bool>());
+  const auto qo = j["witness"]["qo_lens"].get<std::vector<int>>();
+  const auto kv = j["witness"]["kv_lens"].get<std::vector<int>>();
+  ASSERT_EQ(qo.size(), kv.size());
+  EXPECT_LE(qo.size(), 256u);
+  EXPECT_LE(std::accumulate(qo.begin(), qo.end(), 0), 8192);
+  std::string q, k;
+  for (size_t i = 0; i < qo.size(); ++i) {
+    q += (i ? "," : "") + std::to_string(qo[i]);
+    k += (i ? "," : "") + std::to_string(kv[i]);
+  }
+  const auto plan =
+      mlaps("plan --format json --no-causal --heads 16 --num-cu 256 --qo-lens " + q + " --kv-lens " + k);
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  const auto pj = nlohmann::json::parse(plan.out);
+  EXPECT_EQ(pj["work_info"].size(), 16u * 302);
+  EXPECT_EQ(pj["reduce_partial_map"].size(), 302u);
+  EXPECT_EQ(pj["reduce_final_map"].size(), 287u);
+}
+
+TEST(CliSizing, LegacyOverflowReproducesWithPlan) {
+  const auto r = mlaps("sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 128");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("tight: proven maximum"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the smallest (fewest query tokens) batch"), std::string::npos) << r.out;
+  const auto at = r.out.find("  mlaps plan ", r.out.find("upstream_legacy ("));
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string cmd = r.out.substr(at + 8, r.out.find('\n', at) - at - 8);
+  EXPECT_NE(cmd.find("--qo-lens 1x64"), std::string::npos) << cmd;
+  const auto plan = mlaps(cmd);
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  // 65 partials against the legacy formula's capacity.
+  EXPECT_NE(plan.out.find("partials 65 (capacity"), std::string::npos) << plan.out;
+}
+
+TEST(CliSizing, NoNeedLseAndLegacyGiveSlotsToCutTilesOnly) {
+  for (const char* extra : {"--no-need-lse", "--policy aiter-legacy"}) {
+    const auto r = mlaps(
+        std::string("sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --format json ") +
+        extra);
+    ASSERT_EQ(r.code, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["tight"]["partial_slots"], 30) << extra;
+    EXPECT_EQ(j["tight"]["reduce_entries"], 15) << extra;
+    EXPECT_EQ(j["tight"]["works"], 16 * 302) << extra;
+    EXPECT_TRUE(j["witness"]["attains_bound"].get<bool>()) << extra;
+  }
+}
+
+TEST(CliSizing, BadLimitsExitTwoNamingTheFlag) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"sizing --max-num-batched-tokens 0 --max-num-seqs 256 --heads 16", "--max-num-batched-tokens"},
+      {"sizing --max-num-batched-tokens 8192 --max-num-seqs -1 --heads 16", "--max-num-seqs"},
+      {"sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --max-kvlen 0", "--max-kvlen"},
+      {"sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --num-cu 0", "--num-cu"},
+      {"sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --tile-kv 96", "tile_kv"},
+      {"sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --format xml", "--format"},
+      {"sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --policy fastest", "policy"},
+      {"sizing --max-num-seqs 256 --heads 16", "max-num-batched-tokens"},
+  };
+  for (const auto& [args, mention] : cases) {
+    const auto r = mlaps(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(mention), std::string::npos) << args << "\n" << r.out;
+  }
 }
 
 }  // namespace
