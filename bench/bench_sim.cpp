@@ -6,8 +6,8 @@
 //
 // And the emulator's floors: floor/kv_fetch/t<threads>/<workload>
 // reads every K/V row the prefill decodes (same work order, same prefetch distance, no arithmetic), and
-// floor/kv_decode/t<threads>/<workload> also decodes them to fp32 as the prefill does. Any emulator that
-// decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
+// floor/kv_decode/t<threads>/<workload> also decodes them to fp32 as the prefill does (its ISA path's
+// decode). Any emulator that decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -179,20 +179,15 @@ void bm_floor_kv_fetch(benchmark::State& state, const BenchWorkload* w, int thre
 
 void bm_floor_kv_decode(benchmark::State& state, const BenchWorkload* w, int threads) {
   const PrefillParams& p = prepared(*w).prefill;
-  const bool fn = p.model.encoding == num::Fp8Encoding::kE4M3FN;
+  // The decode of the path the prefill runs (best_isa_path(), named in the benchmark context).
+  const KvRowDecodeFn decode = kv_row_decoder(best_isa_path(), p.model.encoding);
   for (auto _ : state) {
-    for_each_decoded_key(p, threads, [fn](int32_t k, const uint8_t* kc, const uint8_t* vc) {
+    for_each_decoded_key(p, threads, [decode](int32_t k, const uint8_t* kc, const uint8_t* vc) {
       // One KV sub-tile of fp32 rows per thread, as the prefill's workspace.
       alignas(64) static thread_local float kd[kTileKv][kQkHeadDim], vd[kTileKv][kVHeadDim];
       float* kr = kd[k % kTileKv];
       float* vr = vd[k % kTileKv];
-      if (fn) {
-        lanes::fp8_decode_row<true, kQkHeadDim>(kc, kr);
-        lanes::fp8_decode_row<true, kVHeadDim>(vc, vr);
-      } else {
-        lanes::fp8_decode_row<false, kQkHeadDim>(kc, kr);
-        lanes::fp8_decode_row<false, kVHeadDim>(vc, vr);
-      }
+      decode(kc, vc, kr, vr);
       benchmark::DoNotOptimize(kr);
       benchmark::DoNotOptimize(vr);
     });

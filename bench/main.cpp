@@ -2,9 +2,34 @@
 //   mlaps_bench [--quick] [Google Benchmark flags, e.g. --benchmark_filter=plan/ --benchmark_format=json]
 // --quick registers the small workloads and sizes only (the CI smoke run).
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "bench/common.h"
+#include "sim/emulate.h"
+
+namespace {
+
+// The CPU, from /proc/cpuinfo's first processor: "model name (family F, model M)", or "?" where there is no
+// such file. Every figure names the CPU it came from.
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, name = "?", family, model;
+  auto value = [&line] {
+    const size_t colon = line.find(':');
+    return colon == std::string::npos || colon + 2 > line.size() ? std::string() : line.substr(colon + 2);
+  };
+  while (std::getline(in, line) && !line.empty()) {  // the first processor's block ends at a blank line
+    if (line.rfind("model name", 0) == 0) name = value();
+    if (line.rfind("cpu family", 0) == 0) family = value();
+    if (line.rfind("model\t", 0) == 0 || line.rfind("model ", 0) == 0) model = value();
+  }
+  if (!family.empty()) name += " (family " + family + ", model " + model + ")";
+  return name;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> args;
@@ -31,6 +56,9 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
   benchmark::AddCustomContext("mlaps_quick", mlaps::bench::g_quick ? "1" : "0");
   benchmark::AddCustomContext("mlaps_build_type", MLAPS_BENCH_BUILD_TYPE);
+  // The emulator's ISA path (sim/emulate.h): the report names it beside every emulator figure.
+  benchmark::AddCustomContext("mlaps_isa_path", mlaps::isa_path_name(mlaps::best_isa_path()));
+  benchmark::AddCustomContext("mlaps_cpu", cpu_model());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

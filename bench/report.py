@@ -107,8 +107,11 @@ def main(argv):
 
     out = []
     load_avg = ctx.get("load_avg")
+    # The emulator's ISA path (sim/emulate.h), named beside every emulator figure below.
+    isa = ctx.get("mlaps_isa_path", "?")
     out.append(
-        f"Machine: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
+        f"Machine: {ctx.get('mlaps_cpu', '?')}, {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
+        f"emulator ISA path {isa}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in load_avg) if load_avg else '?'}; "
         f"{ctx.get('date', '')}; mlaps build {ctx.get('mlaps_build_type', '?')}"
         + ("; **quick mode (smoke): sizes and times are not representative**" if ctx.get("mlaps_quick") == "1" else "")
@@ -198,7 +201,7 @@ def main(argv):
             ratio = g / sg if sg else None
             ro = counter(f"prefill/reference_order/t1/{w}", "GFLOP/s")
             rows.append([
-                w, th[1:], fmt_num(counter(f"prefill/fast/{th}/{w}", "GFLOP"), 2),
+                w, th[1:], isa, fmt_num(counter(f"prefill/fast/{th}/{w}", "GFLOP"), 2),
                 fmt_time(t(f"prefill/fast/{th}/{w}")), fmt_num(g, 1), fmt_num(sg, 1),
                 (f"{ratio * 100:.0f}%" if ratio is not None else "–")
                 + mark(ratio >= EMU_VS_SGEMM if ratio is not None else None),
@@ -208,7 +211,7 @@ def main(argv):
         sizes = ", ".join(f"{th[1:]} thread(s): n = {v[1]}" for th, v in sorted(sgemm.items()))
         out.append("\n### Emulator prefill vs Eigen SGEMM (same thread count)\n")
         out.append(table(
-            ["workload", "threads", "GFLOP", "prefill time", "prefill GFLOP/s", "SGEMM GFLOP/s (best)",
+            ["workload", "threads", "ISA path", "GFLOP", "prefill time", "prefill GFLOP/s", "SGEMM GFLOP/s (best)",
              "prefill ÷ SGEMM (≥ 50%)", "plain per-row GFLOP/s (1 thread)", "fast ÷ plain"], rows))
         out.append(
             "\nFLOPs: 2·(192+128) per visible (row, key) pair and q head, causal mask bottom-right. SGEMM: "
@@ -224,11 +227,11 @@ def main(argv):
             budget = goal_seconds(th, w)
             if pre is None or fetch is None or dec is None or not budget:
                 continue
-            rows.append([w, th[1:], fmt_time(pre), fmt_time(fetch), fmt_time(dec), fmt_time(budget),
+            rows.append([w, th[1:], isa, fmt_time(pre), fmt_time(fetch), fmt_time(dec), fmt_time(budget),
                          f"{dec / budget * 100:.0f}%", f"{dec / pre * 100:.0f}%"])
     if rows:
         out.append("\n### Emulator floors: reading and decoding the K/V rows the prefill decodes\n")
-        out.append(table(["workload", "threads", "prefill", "K/V fetch", "K/V fetch + decode",
+        out.append(table(["workload", "threads", "ISA path", "prefill", "K/V fetch", "K/V fetch + decode",
                           "time at 50% of SGEMM", "fetch + decode ÷ that", "fetch + decode ÷ prefill"], rows))
         out.append(
             "\n`floor/kv_fetch` reads every K/V row the prefill decodes (same work order, same prefetch, no "
@@ -246,11 +249,11 @@ def main(argv):
             if sim is None or ref is None:
                 continue
             r = ref / sim
-            rows.append([w, th[1:], fmt_time(sim), fmt_time(t(f"reduce/{th}/{w}")), fmt_time(ref),
+            rows.append([w, th[1:], isa, fmt_time(sim), fmt_time(t(f"reduce/{th}/{w}")), fmt_time(ref),
                          fmt_x(r, 2) + mark(r <= REF_VS_EMU)])
     if rows:
         out.append("\n### float64 reference vs emulator (same thread count)\n")
-        out.append(table(["workload", "threads", "simulate (prefill + reduce)", "of which reduce",
+        out.append(table(["workload", "threads", "ISA path", "simulate (prefill + reduce)", "of which reduce",
                           "reference (float64)", "reference ÷ simulate (≤ 3×)"], rows))
 
     # Whole run -----------------------------------------------------------------------------------------
@@ -258,12 +261,12 @@ def main(argv):
     for name, b in res.items():
         p = split(name)
         if p[0] == "run":
-            rows.append([p[2], p[1][1:], fmt_time(seconds(b)), fmt_num(b.get("unwritten"), 0),
+            rows.append([p[2], p[1][1:], isa, fmt_time(seconds(b)), fmt_num(b.get("unwritten"), 0),
                          f"{b.get('max_abs_err', float('nan')):.3g}", f"{b.get('mismatch_fraction', float('nan')):.3g}",
                          f"{b.get('lse_max_abs_err', float('nan')):.3g}"])
     if rows:
         out.append("\n### Whole run: plan + simulate + reference + compare (inputs made once, untimed)\n")
-        out.append(table(["workload", "threads", "time", "unwritten", "out max abs err", "mismatch fraction",
+        out.append(table(["workload", "threads", "ISA path", "time", "unwritten", "out max abs err", "mismatch fraction",
                           "LSE max abs err"], rows))
 
     # Issue 6 targets, one line each ---------------------------------------------------------------------
@@ -296,7 +299,7 @@ def main(argv):
         g = counter(f"prefill/fast/{th}/{SEED_WORKLOAD}", "GFLOP/s")
         sg = sgemm.get(th, (None, None))[0]
         if g and sg:
-            rows.append([f"emulator prefill vs Eigen SGEMM, {SEED_WORKLOAD}, {th[1:]} thread(s)", "≥ 50%",
+            rows.append([f"emulator prefill ({isa}) vs Eigen SGEMM, {SEED_WORKLOAD}, {th[1:]} thread(s)", "≥ 50%",
                          f"{g / sg * 100:.0f}% ({g:.1f} vs {sg:.1f} GFLOP/s)", mark(g / sg >= EMU_VS_SGEMM).strip()])
     # The other emulated shapes (>= 1 GFLOP) under the goal, with what bounds them (the floors table).
     for w in emu_wls:
@@ -308,15 +311,15 @@ def main(argv):
                 continue
             budget = goal_seconds(th, w)
             bound = f"; K/V fetch + decode alone: {dec / budget * 100:.0f}% of the time 50% allows" if dec else ""
-            rows.append([f"emulator prefill vs Eigen SGEMM, {w}, {th[1:]} thread(s)", "≥ 50%",
+            rows.append([f"emulator prefill ({isa}) vs Eigen SGEMM, {w}, {th[1:]} thread(s)", "≥ 50%",
                          f"{g / sg * 100:.0f}% ({g:.1f} vs {sg:.1f} GFLOP/s){bound}", mark(False).strip()])
     seed = t(f"simulate/t2/{SEED_WORKLOAD}")
     if seed is not None:
-        rows.append([f"seed scenario ({SEED_WORKLOAD}) emulated (simulate), 2 threads", "< 3 s", fmt_time(seed),
+        rows.append([f"seed scenario ({SEED_WORKLOAD}) emulated (simulate, {isa}), 2 threads", "< 3 s", fmt_time(seed),
                      mark(seed < SEED_SECONDS).strip()])
     sim, ref = t(f"simulate/t2/{SEED_WORKLOAD}"), t(f"reference/t2/{SEED_WORKLOAD}")
     if sim and ref:
-        rows.append([f"float64 reference vs emulator, {SEED_WORKLOAD}, 2 threads", "≤ 3×", f"{ref / sim:.2f}×",
+        rows.append([f"float64 reference vs emulator ({isa}), {SEED_WORKLOAD}, 2 threads", "≤ 3×", f"{ref / sim:.2f}×",
                      mark(ref / sim <= REF_VS_EMU).strip()])
     for name, b in res.items():
         if name.startswith("fuzz/plan_validate/"):

@@ -236,6 +236,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       j["encoding"] = encoding_name(io.encoding);
       j["seed"] = o->seed;
       j["reference_p"] = ro.round_p_fp8 ? "fp8" : "exact";
+      j["isa_path"] = isa_path_name(best_isa_path());  // the emulator's instruction-set path (sim/emulate.h)
       j["unwritten_output"] = cmp.unwritten.output;
       j["unwritten_lse"] = cmp.unwritten.lse;
       j["output"] = {

@@ -9,11 +9,30 @@
 
 namespace mlaps {
 
-// Runs every thread group's work list (TGs in parallel with OpenMP; num_threads 0 = OpenMP default).
-// Results do not depend on the thread count. `progress` (may be null) is called with (works done, total).
+// Runs every thread group's work list (TGs in parallel with OpenMP; num_threads 0 = OpenMP default) on the
+// best ISA path this CPU supports (best_isa_path()). Results do not depend on the thread count, nor on the
+// path. `progress` (may be null) is called with (works done, total).
 using ProgressFn = void (*)(int64_t done, int64_t total, void* ctx);
 void emulate_prefill(const PrefillParams& p, int num_threads = 0, ProgressFn progress = nullptr,
                      void* progress_ctx = nullptr);
+
+// The fast prefill's instruction-set paths: one translation unit each (sim/prefill_fast.h, its register
+// blocking per target), built into every x86-64 binary whatever -march says, and chosen at run time with
+// __builtin_cpu_supports. kGeneric is the fallback (SSE2 on x86-64, the build's target elsewhere).
+enum class IsaPath : uint8_t { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };
+inline constexpr IsaPath kAllIsaPaths[] = {IsaPath::kGeneric, IsaPath::kAvx2, IsaPath::kAvx512};
+const char* isa_path_name(IsaPath path);  // "generic", "avx2", "avx512"
+// Built into this binary and supported by this CPU (AVX2 path: AVX2 + FMA + F16C; AVX-512 path: F, BW, DQ,
+// VL, FMA, F16C).
+bool isa_path_available(IsaPath path);
+IsaPath best_isa_path();  // the most capable available path: what emulate_prefill runs
+// emulate_prefill on a given path; throws std::invalid_argument if it is not available.
+void emulate_prefill_on(IsaPath path, const PrefillParams& p, int num_threads = 0,
+                        ProgressFn progress = nullptr, void* progress_ctx = nullptr);
+// The path's decode of one key's K row (192 codes) and V row (128) to fp32, as its prefill decodes them (the
+// benchmark floor); throws std::invalid_argument if the path is not available.
+using KvRowDecodeFn = void (*)(const uint8_t* k, const uint8_t* v, float* kd, float* vd);
+KvRowDecodeFn kv_row_decoder(IsaPath path, num::Fp8Encoding encoding);
 
 // mla_reduce_v1: simple (n < 4) and massive (n >= 4) paths, version rule for n == 1.
 void emulate_reduce(const ReduceParams& p, int num_threads = 0);

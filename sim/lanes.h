@@ -2,10 +2,16 @@
 // Lane forms of the model's scalar functions, written for GCC's vectoriser (no libm calls, no branches the
 // optimiser could thread arithmetic into): each is bit-identical to its num:: counterpart on the stated
 // domain (sim/tests/lanes_test.cpp checks it). Host-only; needs the default FP environment (no FTZ/DAZ).
+// Every function is always inlined: the emulator compiles them into its per-ISA units (sim/prefill_fast.h),
+// and an out-of-line copy from one unit (say, AVX-512 code) could be the one the linker keeps for all.
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+
+#if defined(__AVX2__) && defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "sim/numerics.h"
 
@@ -27,7 +33,7 @@ inline constexpr int kKvPrefetchAhead = 8;
 // 2^(E-127) * 1.M (or the subnormal M * 2^-129 for E = 0); the exact product with 2^(127 - bias) gives the
 // fp8 value. NaN codes give the canonical quiet NaN, as fp8_decode does.
 template <bool kFn>
-inline float fp8_decode_lane(uint8_t c) {
+[[gnu::always_inline]] inline float fp8_decode_lane(uint8_t c) {
   const uint32_t mag = c & 0x7Fu;
   const float v = std::bit_cast<float>(mag << 20) * (kFn ? 0x1.0p120f : 0x1.0p119f);
   const uint32_t bits = std::bit_cast<uint32_t>(v) | (static_cast<uint32_t>(c & 0x80u) << 24);
@@ -37,15 +43,50 @@ inline float fp8_decode_lane(uint8_t c) {
 
 // A row of kN fp8 codes decoded to fp32, one lane per code (bit-identical to num::fp8_decode per code).
 template <bool kFn, int kN>
-inline void fp8_decode_row(const uint8_t* __restrict c, float* __restrict out) {
+[[gnu::always_inline]] inline void fp8_decode_row(const uint8_t* __restrict c, float* __restrict out) {
 #pragma omp simd
   for (int d = 0; d < kN; ++d) out[d] = fp8_decode_lane<kFn>(c[d]);
+}
+
+#if defined(__AVX2__) && defined(__F16C__)
+// The same row decode through the F16C converter, 16 codes per step (kN % 16 == 0); the emulator's AVX2 path
+// uses it (8-10x the lane form on AVX2; bench/README has the candidates measured). A code's 7 magnitude bits,
+// placed at fp16 bits 13..7, read as an fp16 with the code's 4-bit exponent in the 5-bit field and its 3
+// mantissa bits on top: the same significand (subnormals too) with bias 15 instead of 7 (fn) or 8 (fnuz).
+// vcvtph2ps is exact, and the product with 2^8 (fn) or 2^7 (fnuz) restores the bias exactly (the result is a
+// normal float). Sign extension to 16 bits puts the sign at bit 15 and a copy at bit 14, which the mask
+// clears. The NaN codes would read as finite fp16 (+-1.875 for fn's S.1111.111, -0 for fnuz's 0x80): they
+// become the fp16 quiet NaN 0x7E00 first, which converts to 0x7FC00000 (fp8_decode's NaN) and stays it after
+// the product.
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void fp8_decode_row_f16c(const uint8_t* __restrict c, float* __restrict out) {
+  static_assert(kN % 16 == 0);
+  const __m256i keep = _mm256_set1_epi16(static_cast<int16_t>(0xBF80));
+  const __m256i nan_at = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x3F80 : 0x8000));
+  const __m256i nan_mask = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
+  const __m256i qnan = _mm256_set1_epi16(0x7E00);
+  const __m256 rebias = _mm256_set1_ps(kFn ? 0x1.0p8f : 0x1.0p7f);
+  for (int d = 0; d < kN; d += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + d));
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), keep);
+    h = _mm256_blendv_epi8(h, qnan, _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
+    _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), rebias));
+    _mm256_storeu_ps(out + d + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), rebias));
+  }
+}
+#endif
+
+// c ? a : b, by bit masks: a select of floats stays a branch in some loops on AVX2 (no mask registers), and
+// the loop then does not vectorise.
+[[gnu::always_inline]] inline float select_lane(bool c, float a, float b) {
+  const uint32_t m = -static_cast<uint32_t>(c);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & m) | (std::bit_cast<uint32_t>(b) & ~m));
 }
 
 // exp2_model for one lane, written without ldexpf so that it vectorises: 2^n is applied as two exact
 // power-of-two products, 2^(n>>1) (exact: the result stays normal) then 2^(n - (n>>1)) (one rounding), which
 // is ldexpf's single correctly rounded scaling. Bit-identical to num::exp2_model for every input (tested).
-inline float exp2_lane(float x) {
+[[gnu::always_inline]] inline float exp2_lane(float x) {
   // Selects are written as bit masks throughout: a select lets GCC thread or sink arithmetic into branches,
   // which then do not vectorise.
   const uint32_t keep = ((x >= -150.0f) & (x < 128.0f)) ? 0xFFFFFFFFu : 0u;  // NaN: not kept
@@ -56,7 +97,9 @@ inline float exp2_lane(float x) {
   // does not give), so the sign of a zero n agrees with floorf.
   const float v = xc + 0.5f;
   const float tr = static_cast<float>(static_cast<int32_t>(v));
-  const float n = tr - std::bit_cast<float>(tr > v ? 0x3F800000u : 0u);  // tr - 1 exact; tr - 0 == tr
+  // tr - 1 exact; tr - 0 == tr. (As a select, `tr > v ? 1 : 0` stays a branch on AVX2 and the loop does not
+  // vectorise; AVX-512's masks hid that.)
+  const float n = tr - std::bit_cast<float>(-static_cast<uint32_t>(tr > v) & 0x3F800000u);
   const float r = (xc - n) * num::kLn2;
   float q = 1.0f / 5040.0f;
   q = std::fma(q, r, 1.0f / 720.0f);
@@ -81,14 +124,13 @@ inline float exp2_lane(float x) {
 // Normal fp8 range: keep 3 mantissa bits, ties to even. Below the fp8 min normal: the sum with 2^(23 + e_q)
 // rounds to the subnormal quantum 2^e_q in fp32 arithmetic (RNE), and subtracting it back is exact.
 template <bool kFn>
-inline float round_p_lane(float p) {
+[[gnu::always_inline]] inline float round_p_lane(float p) {
   constexpr float kMinNormal = kFn ? 0x1.0p-6f : 0x1.0p-7f;
   constexpr float kMagic = kFn ? 0x1.0p14f : 0x1.0p13f;  // quantum 2^-9 (fn) or 2^-10 (fnuz)
   const uint32_t u = std::bit_cast<uint32_t>(p);
   const float nrm = std::bit_cast<float>((u + 0x7FFFFu + ((u >> 20) & 1u)) & 0xFFF00000u);
   const float sub = (p + kMagic) - kMagic;
-  const float r = p < kMinNormal ? sub : nrm;
-  return p != p ? std::numeric_limits<float>::quiet_NaN() : r;
+  return select_lane(p != p, std::numeric_limits<float>::quiet_NaN(), select_lane(p < kMinNormal, sub, nrm));
 }
 
 // fp8_encode (RNE; saturating or not) by bit arithmetic, bit-identical to num::fp8_encode for every float
@@ -96,7 +138,7 @@ inline float round_p_lane(float p) {
 // (ties to even) with one integer add; the code is then the rounded value's exponent and top mantissa bits.
 // Below the min normal: the sum with 2^(23 + e_q) rounds to the subnormal quantum 2^e_q.
 template <bool kFn>
-inline uint8_t fp8_encode_lane(float x, bool saturate) {
+[[gnu::always_inline]] inline uint8_t fp8_encode_lane(float x, bool saturate) {
   constexpr uint32_t kBias = kFn ? 7 : 8;
   constexpr float kMinNormal = kFn ? 0x1.0p-6f : 0x1.0p-7f;
   constexpr float kMagic = kFn ? 0x1.0p14f : 0x1.0p13f;

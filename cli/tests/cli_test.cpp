@@ -112,6 +112,9 @@ TEST(CliRun, LegacyLeavesLseUnwrittenAiterPasses) {
   EXPECT_EQ(jf["unwritten_lse"].get<int>(), 0);
   EXPECT_EQ(jf["output"]["mismatch_fraction"].get<double>(), 0.0);
   EXPECT_LE(jf["lse"]["max_abs_err"].get<double>(), 0.03);
+  // The emulator's ISA path (sim/emulate.h) is named.
+  const std::string isa = jf["isa_path"].get<std::string>();
+  EXPECT_TRUE(isa == "generic" || isa == "avx2" || isa == "avx512") << isa;
 }
 
 TEST(CliRun, DumpHasManifestAndFiles) {

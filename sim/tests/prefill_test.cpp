@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -172,10 +174,17 @@ struct FastCase {
   bool nan_codes = false;
 };
 
-class FastVsReference : public ::testing::TestWithParam<FastCase> {};
+void PrintTo(const FastCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+// Every case on every ISA path (sim/emulate.h) this CPU supports; the others are skipped.
+class FastVsReference : public ::testing::TestWithParam<std::tuple<FastCase, IsaPath>> {};
 
 TEST_P(FastVsReference, BitIdentical) {
-  const FastCase& c = GetParam();
+  const FastCase& c = std::get<0>(GetParam());
+  const IsaPath path = std::get<1>(GetParam());
+  if (!isa_path_available(path)) GTEST_SKIP() << isa_path_name(path) << " is not available here";
   const Problem p = make_problem(c.qo, c.kv, c.heads_k, c.causal, c.gqa);
   testing::HandPlanOptions ho;
   ho.num_tg = 5;
@@ -200,37 +209,61 @@ TEST_P(FastVsReference, BitIdentical) {
   m.round_p_fp8 = c.round_p;
   TestRun ref(p, plan, in, m), fast(p, plan, in, m);
   emulate_prefill_reference_order(ref.pp);
-  emulate_prefill(fast.pp, 2);
+  emulate_prefill_on(path, fast.pp, 2);
   expect_same_buffers(ref.buf, fast.buf, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, FastVsReference,
-    ::testing::Values(
-        FastCase{"noncausal_qo37_kv300_h2", {37}, {300}, 2, 1, false, 128},
-        FastCase{"causal_300_piece100", {300}, {300}, 1, 1, true, 100},
-        FastCase{"causal_varlen_gqa2", {100, 5, 64}, {130, 200, 64}, 2, 2, true, 256},
-        FastCase{"direct_writes", {70, 33}, {90, 400}, 1, 1, true, 1000, true},
-        FastCase{"fnuz", {50}, {260}, 1, 1, true, 128, false, num::Fp8Encoding::kE4M3FNUZ},
-        FastCase{"no_p_rounding", {45}, {200}, 1, 1, true, 64, false, num::Fp8Encoding::kE4M3FN, false},
-        FastCase{"causal_qo_gt_kv", {200}, {40}, 1, 1, true, 128},
-        FastCase{"huge_scale_alpha_underflow",
-                 {40},
-                 {300},
-                 1,
-                 1,
-                 false,
-                 300,
-                 false,
-                 num::Fp8Encoding::kE4M3FN,
-                 true,
-                 50.0f},
-        FastCase{
-            "negative_scale", {40}, {200}, 1, 1, true, 128, false, num::Fp8Encoding::kE4M3FN, true, -0.3f},
-        FastCase{"tiny_scale", {33}, {150}, 1, 1, false, 128, false, num::Fp8Encoding::kE4M3FN, true, 1e-30f},
-        FastCase{
-            "nan_codes", {40}, {200}, 1, 1, true, 128, false, num::Fp8Encoding::kE4M3FN, true, 0.0f, true}),
-    [](const auto& info) { return std::string(info.param.name); });
+    ::testing::Combine(
+        ::testing::Values(
+            FastCase{"noncausal_qo37_kv300_h2", {37}, {300}, 2, 1, false, 128},
+            FastCase{"causal_300_piece100", {300}, {300}, 1, 1, true, 100},
+            FastCase{"causal_varlen_gqa2", {100, 5, 64}, {130, 200, 64}, 2, 2, true, 256},
+            FastCase{"direct_writes", {70, 33}, {90, 400}, 1, 1, true, 1000, true},
+            FastCase{"fnuz", {50}, {260}, 1, 1, true, 128, false, num::Fp8Encoding::kE4M3FNUZ},
+            FastCase{"no_p_rounding", {45}, {200}, 1, 1, true, 64, false, num::Fp8Encoding::kE4M3FN, false},
+            FastCase{"causal_qo_gt_kv", {200}, {40}, 1, 1, true, 128},
+            FastCase{"huge_scale_alpha_underflow",
+                     {40},
+                     {300},
+                     1,
+                     1,
+                     false,
+                     300,
+                     false,
+                     num::Fp8Encoding::kE4M3FN,
+                     true,
+                     50.0f},
+            FastCase{"negative_scale",
+                     {40},
+                     {200},
+                     1,
+                     1,
+                     true,
+                     128,
+                     false,
+                     num::Fp8Encoding::kE4M3FN,
+                     true,
+                     -0.3f},
+            FastCase{
+                "tiny_scale", {33}, {150}, 1, 1, false, 128, false, num::Fp8Encoding::kE4M3FN, true, 1e-30f},
+            FastCase{"nan_codes",
+                     {40},
+                     {200},
+                     1,
+                     1,
+                     true,
+                     128,
+                     false,
+                     num::Fp8Encoding::kE4M3FN,
+                     true,
+                     0.0f,
+                     true}),
+        ::testing::ValuesIn(kAllIsaPaths)),
+    [](const auto& info) {
+      return std::string(std::get<0>(info.param).name) + "_" + isa_path_name(std::get<1>(info.param));
+    });
 
 TEST(Prefill, ThreadCountIndependent) {
   const Problem p = make_problem({300, 77}, {500, 260}, 2, true, 1);
