@@ -16,14 +16,14 @@ namespace {
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line, name = "?", family, model;
-  auto value = [&line] {
-    const size_t colon = line.find(':');
-    return colon == std::string::npos || colon + 2 > line.size() ? std::string() : line.substr(colon + 2);
-  };
   while (std::getline(in, line) && !line.empty()) {  // the first processor's block ends at a blank line
-    if (line.rfind("model name", 0) == 0) name = value();
-    if (line.rfind("cpu family", 0) == 0) family = value();
-    if (line.rfind("model\t", 0) == 0 || line.rfind("model ", 0) == 0) model = value();
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : std::string();
+    if (key == "model name") name = value;
+    if (key == "cpu family") family = value;
+    if (key == "model") model = value;
   }
   if (!family.empty()) name += " (family " + family + ", model " + model + ")";
   return name;
