@@ -32,10 +32,11 @@
 #endif
 #define MLAPS_CAT2(a, b) a##b
 #define MLAPS_CAT(a, b) MLAPS_CAT2(a, b)
+#define MLAPS_UNIT_NS MLAPS_CAT(unit_, MLAPS_ISA)
 
 namespace mlaps::detail {
-namespace MLAPS_CAT(unit_, MLAPS_ISA) {
-  namespace {
+namespace MLAPS_UNIT_NS {
+namespace {
 
 // Register blocking, per target. A QK micro-tile keeps L rows x nk keys of fp32 accumulators in vector
 // registers (L / W registers per key, W floats per register), with the L rows of Q for one dim d loaded
@@ -53,434 +54,431 @@ namespace MLAPS_CAT(unit_, MLAPS_ISA) {
 // 128 keys (dims) are not a multiple of 6 or 12: the sub-tile's key rows and the V columns are padded to 132;
 // pad K rows are never scored for a used key and pad V columns are zero and never written out.
 #if defined(__AVX512F__)
-  constexpr int kLanes = 32, kShortLanes = 16;
-  constexpr int keys_per_tile(int) {
-    return 8;
-  }
+constexpr int kLanes = 32, kShortLanes = 16;
+constexpr int keys_per_tile(int) {
+  return 8;
+}
 #elif defined(__AVX2__)
-  constexpr int kLanes = 16, kShortLanes = 8;
-  constexpr int keys_per_tile(int lanes) {
-    return lanes == kLanes ? 6 : 12;
-  }
+constexpr int kLanes = 16, kShortLanes = 8;
+constexpr int keys_per_tile(int lanes) {
+  return lanes == kLanes ? 6 : 12;
+}
 #else
-  constexpr int kLanes = 8, kShortLanes = 4;
-  constexpr int keys_per_tile(int lanes) {
-    return lanes == kLanes ? 6 : 12;
-  }
+constexpr int kLanes = 8, kShortLanes = 4;
+constexpr int keys_per_tile(int lanes) {
+  return lanes == kLanes ? 6 : 12;
+}
 #endif
-  constexpr int dims_per_tile(int lanes) {
-    return keys_per_tile(lanes);
+constexpr int dims_per_tile(int lanes) {
+  return keys_per_tile(lanes);
+}
+constexpr int round_up(int n, int m) {
+  return (n + m - 1) / m * m;
+}
+constexpr int kPad = std::max(keys_per_tile(kLanes), keys_per_tile(kShortLanes));
+constexpr int kKeyRows = round_up(kTileKv, kPad);  // K sub-tile rows, scores, P rows
+constexpr int kVCols = round_up(kVHeadDim, kPad);  // V sub-tile columns, accumulator rows
+static_assert(kKeyRows % keys_per_tile(kLanes) == 0 && kKeyRows % keys_per_tile(kShortLanes) == 0);
+static_assert(kVCols % dims_per_tile(kLanes) == 0 && kVCols % dims_per_tile(kShortLanes) == 0);
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Lanes of block bi of a work item with `rows` rows: state arrays keep a kLanes stride per block.
+inline int block_lanes(int32_t rows, int32_t bi) {
+  return rows - bi * kLanes <= kShortLanes ? kShortLanes : kLanes;
+}
+
+// A zeroed, 64-byte aligned array (zero pads stay zero; stale rows stay finite).
+struct Buffer {
+  float* ptr = nullptr;
+  Buffer() = default;
+  explicit Buffer(size_t n) { reset(n); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(ptr); }
+  void reset(size_t n) {
+    std::free(ptr);
+    const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64 + 64;
+    ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!ptr) throw std::bad_alloc();
+    std::memset(static_cast<void*>(ptr), 0, bytes);
   }
-  constexpr int round_up(int n, int m) {
-    return (n + m - 1) / m * m;
+  float* get() const { return ptr; }
+};
+
+// Keys [next, end) of K/V head hk still to prefetch.
+struct KeyRange {
+  int32_t next = 0, end = 0, hk = 0;
+};
+
+// Per-thread workspace: one work item's rows (Q^T, state) and one KV sub-tile. O(rows x dims), no score
+// matrix.
+struct Workspace {
+  int32_t cap_blocks = 0;
+  Buffer qt;               // [blocks][192][kLanes]    decoded Q, transposed
+  Buffer acc;              // [blocks][kVCols][kLanes] P.V accumulators
+  Buffer m;                // [blocks][kLanes]         running max (log2 units)
+  Buffer l;                // [blocks][kLanes]         running sum
+  int64_t* lim = nullptr;  // [blocks][kLanes]  last visible key index (into kv_page_indices), inclusive
+  Buffer kd{size_t{kKeyRows} * kQkHeadDim};  // [kKeyRows][192]   K sub-tile
+  Buffer vd{size_t{kKeyRows} * kVCols};      // [kKeyRows][kVCols] V sub-tile
+  Buffer t{size_t{kKeyRows} * kLanes};       // [kKeyRows][kLanes] scores
+  Buffer pv{size_t{kKeyRows} * kLanes};      // [kKeyRows][kLanes] rounded P
+  KeyRange ahead;                            // the next sub-tile's keys, prefetched during this one's
+
+  Workspace() = default;
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() { std::free(lim); }
+  void reserve(int32_t blocks) {
+    if (blocks <= cap_blocks) return;
+    cap_blocks = blocks;
+    const size_t b = static_cast<size_t>(blocks);
+    qt.reset(b * kQkHeadDim * kLanes);
+    acc.reset(b * kVCols * kLanes);
+    m.reset(b * kLanes);
+    l.reset(b * kLanes);
+    std::free(lim);
+    lim = static_cast<int64_t*>(std::aligned_alloc(64, ((b * kLanes * sizeof(int64_t) + 63) / 64) * 64));
+    if (!lim) throw std::bad_alloc();
   }
-  constexpr int kPad = std::max(keys_per_tile(kLanes), keys_per_tile(kShortLanes));
-  constexpr int kKeyRows = round_up(kTileKv, kPad);  // K sub-tile rows, scores, P rows
-  constexpr int kVCols = round_up(kVHeadDim, kPad);  // V sub-tile columns, accumulator rows
-  static_assert(kKeyRows % keys_per_tile(kLanes) == 0 && kKeyRows % keys_per_tile(kShortLanes) == 0);
-  static_assert(kVCols % dims_per_tile(kLanes) == 0 && kVCols % dims_per_tile(kShortLanes) == 0);
+};
 
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-  // Lanes of block bi of a work item with `rows` rows: state arrays keep a kLanes stride per block.
-  inline int block_lanes(int32_t rows, int32_t bi) {
-    return rows - bi * kLanes <= kShortLanes ? kShortLanes : kLanes;
-  }
-
-  // A zeroed, 64-byte aligned array (zero pads stay zero; stale rows stay finite).
-  struct Buffer {
-    float* ptr = nullptr;
-    Buffer() = default;
-    explicit Buffer(size_t n) { reset(n); }
-    Buffer(const Buffer&) = delete;
-    Buffer& operator=(const Buffer&) = delete;
-    ~Buffer() { std::free(ptr); }
-    void reset(size_t n) {
-      std::free(ptr);
-      const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64 + 64;
-      ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!ptr) throw std::bad_alloc();
-      std::memset(static_cast<void*>(ptr), 0, bytes);
-    }
-    float* get() const { return ptr; }
-  };
-
-  // Keys [next, end) of K/V head hk still to prefetch.
-  struct KeyRange {
-    int32_t next = 0, end = 0, hk = 0;
-  };
-
-  // Per-thread workspace: one work item's rows (Q^T, state) and one KV sub-tile. O(rows x dims), no score
-  // matrix.
-  struct Workspace {
-    int32_t cap_blocks = 0;
-    Buffer qt;               // [blocks][192][kLanes]    decoded Q, transposed
-    Buffer acc;              // [blocks][kVCols][kLanes] P.V accumulators
-    Buffer m;                // [blocks][kLanes]         running max (log2 units)
-    Buffer l;                // [blocks][kLanes]         running sum
-    int64_t* lim = nullptr;  // [blocks][kLanes]  last visible key index (into kv_page_indices), inclusive
-    Buffer kd{size_t{kKeyRows} * kQkHeadDim};  // [kKeyRows][192]   K sub-tile
-    Buffer vd{size_t{kKeyRows} * kVCols};      // [kKeyRows][kVCols] V sub-tile
-    Buffer t{size_t{kKeyRows} * kLanes};       // [kKeyRows][kLanes] scores
-    Buffer pv{size_t{kKeyRows} * kLanes};      // [kKeyRows][kLanes] rounded P
-    KeyRange ahead;                            // the next sub-tile's keys, prefetched during this one's
-
-    Workspace() = default;
-    Workspace(const Workspace&) = delete;
-    Workspace& operator=(const Workspace&) = delete;
-    ~Workspace() { std::free(lim); }
-    void reserve(int32_t blocks) {
-      if (blocks <= cap_blocks) return;
-      cap_blocks = blocks;
-      const size_t b = static_cast<size_t>(blocks);
-      qt.reset(b * kQkHeadDim * kLanes);
-      acc.reset(b * kVCols * kLanes);
-      m.reset(b * kLanes);
-      l.reset(b * kLanes);
-      std::free(lim);
-      lim = static_cast<int64_t*>(std::aligned_alloc(64, ((b * kLanes * sizeof(int64_t) + 63) / 64) * 64));
-      if (!lim) throw std::bad_alloc();
-    }
-  };
-
-  // S[kb + j][lane] = (sum_d fma over d ascending of Q[lane][d] * K[kb + j][d]) * scale_log2, for j < nk.
-  // L x nk accumulators stay in registers; K values are broadcast from the row-major sub-tile.
-  template <int L>
-  inline void qk_micro(const float* __restrict qt, const float* __restrict kd, int kb, float scale_log2,
-                       float* __restrict t) {
-    constexpr int kNk = keys_per_tile(L);
-    float acc[kNk][L];
-    for (int j = 0; j < kNk; ++j)
+// S[kb + j][lane] = (sum_d fma over d ascending of Q[lane][d] * K[kb + j][d]) * scale_log2, for j < nk.
+// L x nk accumulators stay in registers; K values are broadcast from the row-major sub-tile.
+template <int L>
+inline void qk_micro(const float* __restrict qt, const float* __restrict kd, int kb, float scale_log2,
+                     float* __restrict t) {
+  constexpr int kNk = keys_per_tile(L);
+  float acc[kNk][L];
+  for (int j = 0; j < kNk; ++j)
 #pragma omp simd
-      for (int x = 0; x < L; ++x) acc[j][x] = 0.0f;
-    const float* k0 = kd + kb * kQkHeadDim;
-    for (int d = 0; d < kQkHeadDim; ++d) {
-      const float* q = qt + d * L;
+    for (int x = 0; x < L; ++x) acc[j][x] = 0.0f;
+  const float* k0 = kd + kb * kQkHeadDim;
+  for (int d = 0; d < kQkHeadDim; ++d) {
+    const float* q = qt + d * L;
 #pragma GCC unroll 12
-      for (int j = 0; j < kNk; ++j) {
-        const float kv = k0[j * kQkHeadDim + d];
+    for (int j = 0; j < kNk; ++j) {
+      const float kv = k0[j * kQkHeadDim + d];
 #pragma omp simd
-        for (int x = 0; x < L; ++x) acc[j][x] = std::fma(q[x], kv, acc[j][x]);
-      }
+      for (int x = 0; x < L; ++x) acc[j][x] = std::fma(q[x], kv, acc[j][x]);
     }
-    for (int j = 0; j < kNk; ++j)
-#pragma omp simd
-      for (int x = 0; x < L; ++x) t[(kb + j) * L + x] = acc[j][x] * scale_log2;
   }
-
-  // acc[d][lane] = fma(pv[k][lane], V[k][d], acc[d][lane]) for k in [0, n_full) ascending, then for k in
-  // [n_full, n_any) only where key k is visible to the lane (k <= rel[lane]) and the lane is active.
-  template <int L>
-  inline void pv_micro(const float* __restrict pv, const float* __restrict vd, int d0, int n_full, int n_any,
-                       const int32_t* __restrict rel, const int32_t* __restrict active,
-                       float* __restrict acc) {
-    constexpr int kDb = dims_per_tile(L);
-    float a[kDb][L];
-    for (int j = 0; j < kDb; ++j)
+  for (int j = 0; j < kNk; ++j)
 #pragma omp simd
-      for (int x = 0; x < L; ++x) a[j][x] = acc[(d0 + j) * L + x];
-    for (int k = 0; k < n_full; ++k) {
-      const float* pk = pv + k * L;
-      const float* vk = vd + k * kVCols + d0;
+    for (int x = 0; x < L; ++x) t[(kb + j) * L + x] = acc[j][x] * scale_log2;
+}
+
+// acc[d][lane] = fma(pv[k][lane], V[k][d], acc[d][lane]) for k in [0, n_full) ascending, then for k in
+// [n_full, n_any) only where key k is visible to the lane (k <= rel[lane]) and the lane is active.
+template <int L>
+inline void pv_micro(const float* __restrict pv, const float* __restrict vd, int d0, int n_full, int n_any,
+                     const int32_t* __restrict rel, const int32_t* __restrict active, float* __restrict acc) {
+  constexpr int kDb = dims_per_tile(L);
+  float a[kDb][L];
+  for (int j = 0; j < kDb; ++j)
+#pragma omp simd
+    for (int x = 0; x < L; ++x) a[j][x] = acc[(d0 + j) * L + x];
+  for (int k = 0; k < n_full; ++k) {
+    const float* pk = pv + k * L;
+    const float* vk = vd + k * kVCols + d0;
 #pragma GCC unroll 12
-      for (int j = 0; j < kDb; ++j) {
-        const float vv = vk[j];
+    for (int j = 0; j < kDb; ++j) {
+      const float vv = vk[j];
 #pragma omp simd
-        for (int x = 0; x < L; ++x) a[j][x] = std::fma(pk[x], vv, a[j][x]);
-      }
+      for (int x = 0; x < L; ++x) a[j][x] = std::fma(pk[x], vv, a[j][x]);
     }
-    for (int k = n_full; k < n_any; ++k) {
-      const float* pk = pv + k * L;
-      const float* vk = vd + k * kVCols + d0;
-      for (int j = 0; j < kDb; ++j) {
-        const float vv = vk[j];
-#pragma omp simd
-        for (int x = 0; x < L; ++x) {
-          const float f = std::fma(pk[x], vv, a[j][x]);
-          a[j][x] = ((k <= rel[x]) & (active[x] != 0)) ? f : a[j][x];
-        }
-      }
-    }
-    for (int j = 0; j < kDb; ++j)
-#pragma omp simd
-      for (int x = 0; x < L; ++x) acc[(d0 + j) * L + x] = a[j][x];
   }
+  for (int k = n_full; k < n_any; ++k) {
+    const float* pk = pv + k * L;
+    const float* vk = vd + k * kVCols + d0;
+    for (int j = 0; j < kDb; ++j) {
+      const float vv = vk[j];
+#pragma omp simd
+      for (int x = 0; x < L; ++x) {
+        const float f = std::fma(pk[x], vv, a[j][x]);
+        a[j][x] = ((k <= rel[x]) & (active[x] != 0)) ? f : a[j][x];
+      }
+    }
+  }
+  for (int j = 0; j < kDb; ++j)
+#pragma omp simd
+    for (int x = 0; x < L; ++x) acc[(d0 + j) * L + x] = a[j][x];
+}
 
-  // One K row (192 codes) and one V row (128 codes) decoded to fp32, bit-identical to fp8_decode per code.
-  template <bool kFn>
-  inline void decode_kv_row(const uint8_t* __restrict kc, const uint8_t* __restrict vc, float* __restrict kr,
-                            float* __restrict vr) {
+// One K row (192 codes) and one V row (128 codes) decoded to fp32, bit-identical to fp8_decode per code.
+template <bool kFn>
+inline void decode_kv_row(const uint8_t* __restrict kc, const uint8_t* __restrict vc, float* __restrict kr,
+                          float* __restrict vr) {
 #if defined(__AVX2__) && defined(__F16C__) && !defined(__AVX512F__)
-    lanes::fp8_decode_row_f16c<kFn, kQkHeadDim>(kc, kr);
-    lanes::fp8_decode_row_f16c<kFn, kVHeadDim>(vc, vr);
+  lanes::fp8_decode_row_f16c<kFn, kQkHeadDim>(kc, kr);
+  lanes::fp8_decode_row_f16c<kFn, kVHeadDim>(vc, vr);
 #else
-    lanes::fp8_decode_row<kFn, kQkHeadDim>(kc, kr);
-    lanes::fp8_decode_row<kFn, kVHeadDim>(vc, vr);
+  lanes::fp8_decode_row<kFn, kQkHeadDim>(kc, kr);
+  lanes::fp8_decode_row<kFn, kVHeadDim>(vc, vr);
 #endif
+}
+template <bool kFn>
+void decode_kv_row_fn(const uint8_t* kc, const uint8_t* vc, float* kr, float* vr) {
+  decode_kv_row<kFn>(kc, vc, kr, vr);
+}
+
+class FastPrefill {
+ public:
+  explicit FastPrefill(const PrefillParams& p) : p_(p) { prefill_constants(p, lut_, &scale_log2_); }
+
+  void run_work(const WorkInfo& w, Workspace& ws) const {
+    if (w.qo_end <= w.qo_start) return;
+    for (int32_t h = w.q_head_lo(); h < w.q_head_hi(); ++h) run_work_head(w, h, ws);
   }
-  template <bool kFn>
-  void decode_kv_row_fn(const uint8_t* kc, const uint8_t* vc, float* kr, float* vr) {
-    decode_kv_row<kFn>(kc, vc, kr, vr);
+
+ private:
+  // K and V rows of key k (head hk) into L1, ahead of their decode.
+  [[gnu::always_inline]] inline void prefetch_key(int32_t k, int32_t hk) const {
+    const int64_t page = p_.kv_page_indices[k];
+    lanes::prefetch_bytes<kQkHeadDim>(p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim);
+    lanes::prefetch_bytes<kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim);
   }
 
-  class FastPrefill {
-   public:
-    explicit FastPrefill(const PrefillParams& p) : p_(p) { prefill_constants(p, lut_, &scale_log2_); }
+  void run_work_head(const WorkInfo& w, int32_t h, Workspace& ws) const {
+    const SeqInfo s = seq_info(p_, w.batch_idx);
+    const int32_t hk = h / (p_.num_heads_q / p_.num_heads_k);
+    const int32_t rows = w.qo_end - w.qo_start;
+    const int32_t nb = (rows + kLanes - 1) / kLanes;
+    ws.reserve(nb);
 
-    void run_work(const WorkInfo& w, Workspace& ws) const {
-      if (w.qo_end <= w.qo_start) return;
-      for (int32_t h = w.q_head_lo(); h < w.q_head_hi(); ++h) run_work_head(w, h, ws);
-    }
-
-   private:
-    // K and V rows of key k (head hk) into L1, ahead of their decode.
-    [[gnu::always_inline]] inline void prefetch_key(int32_t k, int32_t hk) const {
-      const int64_t page = p_.kv_page_indices[k];
-      lanes::prefetch_bytes<kQkHeadDim>(p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim);
-      lanes::prefetch_bytes<kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim);
-    }
-
-    void run_work_head(const WorkInfo& w, int32_t h, Workspace& ws) const {
-      const SeqInfo s = seq_info(p_, w.batch_idx);
-      const int32_t hk = h / (p_.num_heads_q / p_.num_heads_k);
-      const int32_t rows = w.qo_end - w.qo_start;
-      const int32_t nb = (rows + kLanes - 1) / kLanes;
-      ws.reserve(nb);
-
-      // Q^T, state, and each lane's last visible key. Pad lanes repeat the last row, so they never force the
-      // masked path; their results are discarded.
-      int64_t lim_max = std::numeric_limits<int64_t>::min();
-      for (int32_t bi = 0; bi < nb; ++bi) {
-        const int lb = block_lanes(rows, bi);
-        float* qt = ws.qt.get() + size_t(bi) * kQkHeadDim * kLanes;
-        for (int x = 0; x < lb; ++x) {
-          const int32_t r = w.qo_start + std::min(bi * kLanes + x, rows - 1);
-          const uint8_t* q = p_.q + (int64_t{r} * p_.num_heads_q + h) * kQkHeadDim;
-          for (int d = 0; d < kQkHeadDim; ++d) qt[d * lb + x] = lut_[q[d]];
-          const int64_t i = r - s.row0;
-          // visible(k) iff !causal || (k - kv0) <= i + kv_len - qo_len
-          const int64_t lim =
-              p_.causal ? int64_t{s.kv0} + i + s.kv_len - s.qo_len : std::numeric_limits<int32_t>::max();
-          ws.lim[size_t(bi) * kLanes + x] = lim;
-          lim_max = std::max(lim_max, lim);
-          ws.m.get()[size_t(bi) * kLanes + x] = kNegInf;
-          ws.l.get()[size_t(bi) * kLanes + x] = 0.0f;
-        }
-        float* acc = ws.acc.get() + size_t(bi) * kVCols * kLanes;
-        std::memset(static_cast<void*>(acc), 0, sizeof(float) * kVCols * kLanes);
+    // Q^T, state, and each lane's last visible key. Pad lanes repeat the last row, so they never force the
+    // masked path; their results are discarded.
+    int64_t lim_max = std::numeric_limits<int64_t>::min();
+    for (int32_t bi = 0; bi < nb; ++bi) {
+      const int lb = block_lanes(rows, bi);
+      float* qt = ws.qt.get() + size_t(bi) * kQkHeadDim * kLanes;
+      for (int x = 0; x < lb; ++x) {
+        const int32_t r = w.qo_start + std::min(bi * kLanes + x, rows - 1);
+        const uint8_t* q = p_.q + (int64_t{r} * p_.num_heads_q + h) * kQkHeadDim;
+        for (int d = 0; d < kQkHeadDim; ++d) qt[d * lb + x] = lut_[q[d]];
+        const int64_t i = r - s.row0;
+        // visible(k) iff !causal || (k - kv0) <= i + kv_len - qo_len
+        const int64_t lim =
+            p_.causal ? int64_t{s.kv0} + i + s.kv_len - s.qo_len : std::numeric_limits<int32_t>::max();
+        ws.lim[size_t(bi) * kLanes + x] = lim;
+        lim_max = std::max(lim_max, lim);
+        ws.m.get()[size_t(bi) * kLanes + x] = kNegInf;
+        ws.l.get()[size_t(bi) * kLanes + x] = 0.0f;
       }
-
-      for (int32_t k0 = w.kv_start; k0 < w.kv_end; k0 += kTileKv) {
-        const int32_t nk = std::min(kTileKv, w.kv_end - k0);
-        // Keys visible to some row of the work: [k0, k0 + n_dec).
-        const int32_t n_dec = static_cast<int32_t>(std::clamp<int64_t>(lim_max - k0 + 1, 0, nk));
-        // The next sub-tile's K/V rows are prefetched while this one computes (the micro-tiles step it), so
-        // its decode finds them in cache: decode and arithmetic no longer take turns on the memory system.
-        const int32_t k1 = k0 + kTileKv;
-        ws.ahead = {k1,
-                    k1 + static_cast<int32_t>(std::clamp<int64_t>(
-                             lim_max - k1 + 1, 0, std::max(0, std::min(kTileKv, w.kv_end - k1)))),
-                    hk};
-        if (p_.model.encoding == num::Fp8Encoding::kE4M3FN) {
-          decode_kv<true>(k0, n_dec, hk, ws);
-        } else {
-          decode_kv<false>(k0, n_dec, hk, ws);
-        }
-        for (int32_t bi = 0; bi < nb; ++bi) {
-          if (block_lanes(rows, bi) == kLanes) {
-            block_subtile<kLanes>(bi, k0, nk, ws);
-          } else {
-            block_subtile<kShortLanes>(bi, k0, nk, ws);
-          }
-        }
-      }
-
-      for (int32_t bi = 0; bi < nb; ++bi) {
-        const int lb = block_lanes(rows, bi);
-        float* acc = ws.acc.get() + size_t(bi) * kVCols * kLanes;
-        const float* l = ws.l.get() + size_t(bi) * kLanes;
-        // row_out per lane, in place, vectorised across lanes: (acc / l) * v_scale, or the empty-row O where
-        // row_is_empty(l) (the quotient is computed unconditionally so that the select vectorises).
-        const float v_scale = p_.v_scale;
-        for (int d = 0; d < kVHeadDim; ++d) {
-          float* a = acc + d * lb;
-#pragma omp simd
-          for (int x = 0; x < lb; ++x) {
-            const float q = (a[x] / l[x]) * v_scale;
-            a[x] = row_is_empty(l[x]) ? empty_row_o() : q;
-          }
-        }
-        for (int x = 0; x < lb && bi * kLanes + x < rows; ++x)
-          finish_row(p_, w, w.qo_start + bi * kLanes + x, h, acc + x, lb, ws.m.get()[size_t(bi) * kLanes + x],
-                     l[x]);
-      }
-    }
-
-    template <bool kFn>
-    void decode_kv(int32_t k0, int32_t n, int32_t hk, Workspace& ws) const {
-      float* kd = ws.kd.get();
-      float* vd = ws.vd.get();
-      // Without the prefetch the decode waits on every scattered row (2x on the 8-row shapes, bench/README).
-      for (int32_t j = 0; j < n; ++j) {
-        if (j + lanes::kKvPrefetchAhead < n) prefetch_key(k0 + j + lanes::kKvPrefetchAhead, hk);
-        const int64_t page = p_.kv_page_indices[k0 + j];
-        decode_kv_row<kFn>(p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim,
-                           p_.v + (page * p_.num_heads_k + hk) * kVHeadDim, kd + j * kQkHeadDim,
-                           vd + j * kVCols);
-      }
-    }
-
-    // A share of the next sub-tile's keys, prefetched after each micro-tile: all of them within one block's
-    // micro-tiles (QK and P.V) of a full sub-tile.
-    template <int L>
-    [[gnu::always_inline]] inline void prefetch_ahead(KeyRange& r) const {
-      constexpr int kTiles = kKeyRows / keys_per_tile(L) + kVCols / dims_per_tile(L);
-      constexpr int kPerTile = (kTileKv + kTiles - 1) / kTiles;
-      for (int i = 0; i < kPerTile && r.next < r.end; ++i) prefetch_key(r.next++, r.hk);
-    }
-
-    // One block of L rows (L = kLanes, or kShortLanes for a short last block) against one KV sub-tile
-    // [k0, k0 + nk): the model's sub-tile step, per lane.
-    template <int L>
-    void block_subtile(int32_t bi, int32_t k0, int32_t nk, Workspace& ws) const {
-      float* m = ws.m.get() + size_t(bi) * kLanes;
-      float* l = ws.l.get() + size_t(bi) * kLanes;
       float* acc = ws.acc.get() + size_t(bi) * kVCols * kLanes;
-      const int64_t* lim = ws.lim + size_t(bi) * kLanes;
-      // rel[x]: the lane's last visible key relative to k0 (clamped); keys [0, n_all) are visible to every
-      // lane, [0, n_any) to some lane.
-      alignas(64) int32_t rel[L];
-      int64_t rmin = std::numeric_limits<int64_t>::max(), rmax = std::numeric_limits<int64_t>::min();
-      for (int x = 0; x < L; ++x) {
-        const int64_t rr = std::clamp<int64_t>(lim[x] - k0, -1, kTileKv);
-        rel[x] = static_cast<int32_t>(rr);
-        rmin = std::min(rmin, rr);
-        rmax = std::max(rmax, rr);
-      }
-      const int32_t n_all = static_cast<int32_t>(std::clamp<int64_t>(rmin + 1, 0, nk));
-      const int32_t n_any = static_cast<int32_t>(std::clamp<int64_t>(rmax + 1, 0, nk));
+      std::memset(static_cast<void*>(acc), 0, sizeof(float) * kVCols * kLanes);
+    }
 
-      // Scores for keys [0, n_any), micro-tiles of keys_per_tile(L) keys (a partial last micro-tile computes
-      // ignored keys from stale or pad rows of the workspace).
-      float* t = ws.t.get();
-      const float* qt = ws.qt.get() + size_t(bi) * kQkHeadDim * kLanes;
-      for (int kb = 0; kb < n_any; kb += keys_per_tile(L)) {
-        qk_micro<L>(qt, ws.kd.get(), kb, scale_log2_, t);
-        prefetch_ahead<L>(ws.ahead);
+    for (int32_t k0 = w.kv_start; k0 < w.kv_end; k0 += kTileKv) {
+      const int32_t nk = std::min(kTileKv, w.kv_end - k0);
+      // Keys visible to some row of the work: [k0, k0 + n_dec).
+      const int32_t n_dec = static_cast<int32_t>(std::clamp<int64_t>(lim_max - k0 + 1, 0, nk));
+      // The next sub-tile's K/V rows are prefetched while this one computes (the micro-tiles step it), so
+      // its decode finds them in cache: decode and arithmetic no longer take turns on the memory system.
+      const int32_t k1 = k0 + kTileKv;
+      ws.ahead = {k1,
+                  k1 + static_cast<int32_t>(std::clamp<int64_t>(
+                           lim_max - k1 + 1, 0, std::max(0, std::min(kTileKv, w.kv_end - k1)))),
+                  hk};
+      if (p_.model.encoding == num::Fp8Encoding::kE4M3FN) {
+        decode_kv<true>(k0, n_dec, hk, ws);
+      } else {
+        decode_kv<false>(k0, n_dec, hk, ws);
       }
-      for (int k = n_all; k < n_any; ++k)
+      for (int32_t bi = 0; bi < nb; ++bi) {
+        if (block_lanes(rows, bi) == kLanes) {
+          block_subtile<kLanes>(bi, k0, nk, ws);
+        } else {
+          block_subtile<kShortLanes>(bi, k0, nk, ws);
+        }
+      }
+    }
+
+    for (int32_t bi = 0; bi < nb; ++bi) {
+      const int lb = block_lanes(rows, bi);
+      float* acc = ws.acc.get() + size_t(bi) * kVCols * kLanes;
+      const float* l = ws.l.get() + size_t(bi) * kLanes;
+      // row_out per lane, in place, vectorised across lanes: (acc / l) * v_scale, or the empty-row O where
+      // row_is_empty(l) (the quotient is computed unconditionally so that the select vectorises).
+      const float v_scale = p_.v_scale;
+      for (int d = 0; d < kVHeadDim; ++d) {
+        float* a = acc + d * lb;
+#pragma omp simd
+        for (int x = 0; x < lb; ++x) {
+          const float q = (a[x] / l[x]) * v_scale;
+          a[x] = row_is_empty(l[x]) ? empty_row_o() : q;
+        }
+      }
+      for (int x = 0; x < lb && bi * kLanes + x < rows; ++x)
+        finish_row(p_, w, w.qo_start + bi * kLanes + x, h, acc + x, lb, ws.m.get()[size_t(bi) * kLanes + x],
+                   l[x]);
+    }
+  }
+
+  template <bool kFn>
+  void decode_kv(int32_t k0, int32_t n, int32_t hk, Workspace& ws) const {
+    float* kd = ws.kd.get();
+    float* vd = ws.vd.get();
+    // Without the prefetch the decode waits on every scattered row (2x on the 8-row shapes, bench/README).
+    for (int32_t j = 0; j < n; ++j) {
+      if (j + lanes::kKvPrefetchAhead < n) prefetch_key(k0 + j + lanes::kKvPrefetchAhead, hk);
+      const int64_t page = p_.kv_page_indices[k0 + j];
+      decode_kv_row<kFn>(p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim,
+                         p_.v + (page * p_.num_heads_k + hk) * kVHeadDim, kd + j * kQkHeadDim,
+                         vd + j * kVCols);
+    }
+  }
+
+  // A share of the next sub-tile's keys, prefetched after each micro-tile: all of them within one block's
+  // micro-tiles (QK and P.V) of a full sub-tile.
+  template <int L>
+  [[gnu::always_inline]] inline void prefetch_ahead(KeyRange& r) const {
+    constexpr int kTiles = kKeyRows / keys_per_tile(L) + kVCols / dims_per_tile(L);
+    constexpr int kPerTile = (kTileKv + kTiles - 1) / kTiles;
+    for (int i = 0; i < kPerTile && r.next < r.end; ++i) prefetch_key(r.next++, r.hk);
+  }
+
+  // One block of L rows (L = kLanes, or kShortLanes for a short last block) against one KV sub-tile
+  // [k0, k0 + nk): the model's sub-tile step, per lane.
+  template <int L>
+  void block_subtile(int32_t bi, int32_t k0, int32_t nk, Workspace& ws) const {
+    float* m = ws.m.get() + size_t(bi) * kLanes;
+    float* l = ws.l.get() + size_t(bi) * kLanes;
+    float* acc = ws.acc.get() + size_t(bi) * kVCols * kLanes;
+    const int64_t* lim = ws.lim + size_t(bi) * kLanes;
+    // rel[x]: the lane's last visible key relative to k0 (clamped); keys [0, n_all) are visible to every
+    // lane, [0, n_any) to some lane.
+    alignas(64) int32_t rel[L];
+    int64_t rmin = std::numeric_limits<int64_t>::max(), rmax = std::numeric_limits<int64_t>::min();
+    for (int x = 0; x < L; ++x) {
+      const int64_t rr = std::clamp<int64_t>(lim[x] - k0, -1, kTileKv);
+      rel[x] = static_cast<int32_t>(rr);
+      rmin = std::min(rmin, rr);
+      rmax = std::max(rmax, rr);
+    }
+    const int32_t n_all = static_cast<int32_t>(std::clamp<int64_t>(rmin + 1, 0, nk));
+    const int32_t n_any = static_cast<int32_t>(std::clamp<int64_t>(rmax + 1, 0, nk));
+
+    // Scores for keys [0, n_any), micro-tiles of keys_per_tile(L) keys (a partial last micro-tile computes
+    // ignored keys from stale or pad rows of the workspace).
+    float* t = ws.t.get();
+    const float* qt = ws.qt.get() + size_t(bi) * kQkHeadDim * kLanes;
+    for (int kb = 0; kb < n_any; kb += keys_per_tile(L)) {
+      qk_micro<L>(qt, ws.kd.get(), kb, scale_log2_, t);
+      prefetch_ahead<L>(ws.ahead);
+    }
+    for (int k = n_all; k < n_any; ++k)
+#pragma omp simd
+      for (int x = 0; x < L; ++x) {
+        const float tv = t[k * L + x];
+        t[k * L + x] = k <= rel[x] ? tv : kNegInf;
+      }
+
+    // Running max, key order per lane (invisible keys are -inf and never win; NaN never wins).
+    alignas(64) float m_new[L];
+#pragma omp simd
+    for (int x = 0; x < L; ++x) m_new[x] = m[x];
+    for (int k = 0; k < n_any; ++k)
+#pragma omp simd
+      for (int x = 0; x < L; ++x) m_new[x] = running_max(m_new[x], t[k * L + x]);
+
+    // A lane whose m_new is -inf saw nothing yet: the reference skips the sub-tile for it (alpha 1, no
+    // keys).
+    alignas(64) int32_t active[L];
+    alignas(64) float alpha[L];
+    int32_t n_active = 0, n_rescale = 0;
+#pragma omp simd reduction(+ : n_active, n_rescale)
+    for (int x = 0; x < L; ++x) {
+      active[x] = static_cast<int32_t>(m_new[x] != kNegInf);
+      alpha[x] = lanes::select_lane(active[x] != 0, lanes::exp2_lane(m[x] - m_new[x]), 1.0f);
+      n_active += active[x];
+      n_rescale += static_cast<int32_t>(std::bit_cast<uint32_t>(alpha[x]) != 0x3F800000u);
+    }
+    const bool all_active = n_active == L, any_rescale = n_rescale > 0;
+    if (any_rescale) {
+#pragma omp simd
+      for (int x = 0; x < L; ++x) l[x] = l[x] * alpha[x];
+      for (int d = 0; d < kVHeadDim; ++d)
+#pragma omp simd
+        for (int x = 0; x < L; ++x) acc[d * L + x] = acc[d * L + x] * alpha[x];
+    }
+
+    // P, the running sum (unrounded P, key order per lane) and the rounded P for P.V.
+    const int32_t n_full = all_active ? n_all : 0;
+    float* pv = ws.pv.get();
+    alignas(64) float lsum[L];
+#pragma omp simd
+    for (int x = 0; x < L; ++x) lsum[x] = l[x];
+    const bool fn = p_.model.encoding == num::Fp8Encoding::kE4M3FN;
+    for (int k = 0; k < n_any; ++k) {
+      float* pk = pv + k * L;
+      const float* tk = t + k * L;
+      if (k < n_full) {
 #pragma omp simd
         for (int x = 0; x < L; ++x) {
-          const float tv = t[k * L + x];
-          t[k * L + x] = k <= rel[x] ? tv : kNegInf;
+          const float e = lanes::exp2_lane(tk[x] - m_new[x]);
+          lsum[x] = lsum[x] + e;
+          pk[x] = e;
         }
-
-      // Running max, key order per lane (invisible keys are -inf and never win; NaN never wins).
-      alignas(64) float m_new[L];
+      } else {
 #pragma omp simd
-      for (int x = 0; x < L; ++x) m_new[x] = m[x];
-      for (int k = 0; k < n_any; ++k)
-#pragma omp simd
-        for (int x = 0; x < L; ++x) m_new[x] = running_max(m_new[x], t[k * L + x]);
-
-      // A lane whose m_new is -inf saw nothing yet: the reference skips the sub-tile for it (alpha 1, no
-      // keys).
-      alignas(64) int32_t active[L];
-      alignas(64) float alpha[L];
-      int32_t n_active = 0, n_rescale = 0;
-#pragma omp simd reduction(+ : n_active, n_rescale)
-      for (int x = 0; x < L; ++x) {
-        active[x] = static_cast<int32_t>(m_new[x] != kNegInf);
-        alpha[x] = lanes::select_lane(active[x] != 0, lanes::exp2_lane(m[x] - m_new[x]), 1.0f);
-        n_active += active[x];
-        n_rescale += static_cast<int32_t>(std::bit_cast<uint32_t>(alpha[x]) != 0x3F800000u);
+        for (int x = 0; x < L; ++x) {
+          const float e = lanes::exp2_lane(tk[x] - m_new[x]);
+          const bool c = (k <= rel[x]) & (active[x] != 0);
+          lsum[x] = lanes::select_lane(c, lsum[x] + e, lsum[x]);  // the sum computed unconditionally
+          pk[x] = e;
+        }
       }
-      const bool all_active = n_active == L, any_rescale = n_rescale > 0;
-      if (any_rescale) {
+      if (p_.model.round_p_fp8) {
+        if (fn) {
 #pragma omp simd
-        for (int x = 0; x < L; ++x) l[x] = l[x] * alpha[x];
-        for (int d = 0; d < kVHeadDim; ++d)
-#pragma omp simd
-          for (int x = 0; x < L; ++x) acc[d * L + x] = acc[d * L + x] * alpha[x];
-      }
-
-      // P, the running sum (unrounded P, key order per lane) and the rounded P for P.V.
-      const int32_t n_full = all_active ? n_all : 0;
-      float* pv = ws.pv.get();
-      alignas(64) float lsum[L];
-#pragma omp simd
-      for (int x = 0; x < L; ++x) lsum[x] = l[x];
-      const bool fn = p_.model.encoding == num::Fp8Encoding::kE4M3FN;
-      for (int k = 0; k < n_any; ++k) {
-        float* pk = pv + k * L;
-        const float* tk = t + k * L;
-        if (k < n_full) {
-#pragma omp simd
-          for (int x = 0; x < L; ++x) {
-            const float e = lanes::exp2_lane(tk[x] - m_new[x]);
-            lsum[x] = lsum[x] + e;
-            pk[x] = e;
-          }
+          for (int x = 0; x < L; ++x) pk[x] = lanes::round_p_lane<true>(pk[x]);
         } else {
 #pragma omp simd
-          for (int x = 0; x < L; ++x) {
-            const float e = lanes::exp2_lane(tk[x] - m_new[x]);
-            const bool c = (k <= rel[x]) & (active[x] != 0);
-            lsum[x] = lanes::select_lane(c, lsum[x] + e, lsum[x]);  // the sum computed unconditionally
-            pk[x] = e;
-          }
-        }
-        if (p_.model.round_p_fp8) {
-          if (fn) {
-#pragma omp simd
-            for (int x = 0; x < L; ++x) pk[x] = lanes::round_p_lane<true>(pk[x]);
-          } else {
-#pragma omp simd
-            for (int x = 0; x < L; ++x) pk[x] = lanes::round_p_lane<false>(pk[x]);
-          }
+          for (int x = 0; x < L; ++x) pk[x] = lanes::round_p_lane<false>(pk[x]);
         }
       }
+    }
 #pragma omp simd
-      for (int x = 0; x < L; ++x) l[x] = lsum[x];
+    for (int x = 0; x < L; ++x) l[x] = lsum[x];
 
-      for (int d0 = 0; d0 < kVCols; d0 += dims_per_tile(L)) {
-        pv_micro<L>(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
-        prefetch_ahead<L>(ws.ahead);
-      }
-
-#pragma omp simd
-      for (int x = 0; x < L; ++x) m[x] = active[x] != 0 ? m_new[x] : m[x];
+    for (int d0 = 0; d0 < kVCols; d0 += dims_per_tile(L)) {
+      pv_micro<L>(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
+      prefetch_ahead<L>(ws.ahead);
     }
 
-    const PrefillParams& p_;
-    float lut_[256];
-    float scale_log2_ = 0.0f;
-  };
-
-  void prefill(const PrefillParams& p, int nt, ProgressFn progress, void* progress_ctx) {
-    const FastPrefill fp(p);
-    const int64_t total = p.work_indptr[p.num_tg];
-    std::atomic<int64_t> done{0};
-#pragma omp parallel num_threads(nt)
-    {
-      Workspace ws;
-#pragma omp for schedule(dynamic, 1)
-      for (int32_t tg = 0; tg < p.num_tg; ++tg) {
-        for (int32_t wi = p.work_indptr[tg]; wi < p.work_indptr[tg + 1]; ++wi)
-          fp.run_work(p.work_info[wi], ws);
-        const int64_t n = done.fetch_add(p.work_indptr[tg + 1] - p.work_indptr[tg]) +
-                          (p.work_indptr[tg + 1] - p.work_indptr[tg]);
-        if (progress && omp_get_thread_num() == 0) progress(n, total, progress_ctx);
-      }
-    }
-    if (progress) progress(total, total, progress_ctx);
+#pragma omp simd
+    for (int x = 0; x < L; ++x) m[x] = active[x] != 0 ? m_new[x] : m[x];
   }
 
-  }  // namespace
-}  // namespace )
+  const PrefillParams& p_;
+  float lut_[256];
+  float scale_log2_ = 0.0f;
+};
 
-const PrefillUnit MLAPS_CAT(kUnit_, MLAPS_ISA) = {MLAPS_CAT(unit_, MLAPS_ISA)::prefill,
-                                                  MLAPS_CAT(unit_, MLAPS_ISA)::decode_kv_row_fn<true>,
-                                                  MLAPS_CAT(unit_, MLAPS_ISA)::decode_kv_row_fn<false>};
+void prefill(const PrefillParams& p, int nt, ProgressFn progress, void* progress_ctx) {
+  const FastPrefill fp(p);
+  const int64_t total = p.work_indptr[p.num_tg];
+  std::atomic<int64_t> done{0};
+#pragma omp parallel num_threads(nt)
+  {
+    Workspace ws;
+#pragma omp for schedule(dynamic, 1)
+    for (int32_t tg = 0; tg < p.num_tg; ++tg) {
+      for (int32_t wi = p.work_indptr[tg]; wi < p.work_indptr[tg + 1]; ++wi) fp.run_work(p.work_info[wi], ws);
+      const int64_t n = done.fetch_add(p.work_indptr[tg + 1] - p.work_indptr[tg]) +
+                        (p.work_indptr[tg + 1] - p.work_indptr[tg]);
+      if (progress && omp_get_thread_num() == 0) progress(n, total, progress_ctx);
+    }
+  }
+  if (progress) progress(total, total, progress_ctx);
+}
+
+}  // namespace
+}  // namespace MLAPS_UNIT_NS
+
+const PrefillUnit MLAPS_CAT(kUnit_, MLAPS_ISA) = {
+    MLAPS_UNIT_NS::prefill, MLAPS_UNIT_NS::decode_kv_row_fn<true>, MLAPS_UNIT_NS::decode_kv_row_fn<false>};
 
 }  // namespace mlaps::detail
