@@ -6,7 +6,7 @@
 // each for the whole program, and an AVX-512 unit's copy would then run on the AVX2 path too. So the units
 // call the cold per-row helpers below (compiled once, here in emulate.cpp), the hot helpers of sim/lanes.h
 // are always inlined, the units build at -O3 in every configuration (one-line helpers inline), and the test
-// sim_isa_units_symbols checks their objects define no weak symbol.
+// sim_isa_units_symbols checks their objects define no weak function.
 #include <cstdint>
 
 #include "sim/emulate.h"
