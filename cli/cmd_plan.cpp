@@ -9,8 +9,10 @@
 #include "cli/render.h"
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
+#include "scheduler/plan_json.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
+#include "scheduler/version.h"
 
 namespace mlaps::cli {
 
@@ -100,7 +102,7 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
         l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
     // Produce every artefact before writing any, so a failure leaves nothing half-written.
     const std::string out =
-        o->format == "json" ? plan_json(l.plan, cap, f).dump() + "\n" : plan_text(l.problem, l.plan, cap);
+        o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "\n" : plan_text(l.problem, l.plan, cap);
     const std::string svg = o->svg.empty() ? "" : plan_svg(l.problem, l.plan);
     if (!o->dump_out.empty()) write_aiter_dump(o->dump_out, l.problem, l.plan, cap);
     if (!o->svg.empty()) write_file_atomic(o->svg, svg);
@@ -142,6 +144,7 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     const auto ledger = ledger_lookup(l.problem, violations);
     if (o->format == "json") {
       nlohmann::json j;
+      j["mlaps_version"] = std::string(kVersion);
       j["ok"] = violations.empty();
       j["policy"] = policy_name(l.plan.policy);
       j["contract"] = policy_name(contract);

@@ -1,15 +1,18 @@
 // mlaps: plan, check, emulate and compare persistent-scheduled MLA prefill (AITER gfx950).
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "scheduler/error.h"
+#include "scheduler/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mlaps: a testbed for AITER's persistent-scheduled MLA prefill (scheduler, emulator, GPU)"};
+  app.set_version_flag("--version", "mlaps " + std::string(mlaps::kVersion));
   app.require_subcommand(1);
   mlaps::cli::CommandRunner runner;
   mlaps::cli::add_plan_command(app, runner);
@@ -23,6 +26,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

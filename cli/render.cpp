@@ -9,33 +9,6 @@
 
 namespace mlaps::cli {
 
-nlohmann::json capacity_json(const Capacity& cap, SizingFormula f) {
-  return {{"formula", f == SizingFormula::kLegacy ? "legacy" : "pr3606"},
-          {"work_indptr", cap.work_indptr},
-          {"work_info", cap.work_info},
-          {"reduce_indptr", cap.reduce_indptr},
-          {"reduce_final_map", cap.reduce_final_map},
-          {"reduce_partial_map", cap.reduce_partial_map}};
-}
-
-nlohmann::json plan_json(const Plan& plan, const Capacity& cap, SizingFormula f) {
-  nlohmann::json works = nlohmann::json::array();
-  for (const auto& w : plan.work_info) {
-    works.push_back({w.batch_idx, w.partial_o_loc, w.qo_start, w.qo_end, w.kv_start, w.kv_end, w.kv_offset,
-                     w.q_head_range});
-  }
-  nlohmann::json finals = nlohmann::json::array();
-  for (const auto& f2 : plan.reduce_final_map) finals.push_back({f2.qo_start, f2.qo_end});
-  nlohmann::json j;
-  j["work_indptr"] = plan.work_indptr;
-  j["work_info"] = std::move(works);
-  j["reduce_indptr"] = plan.reduce_indptr;
-  j["reduce_final_map"] = std::move(finals);
-  j["reduce_partial_map"] = plan.reduce_partial_map;
-  j["capacity"] = capacity_json(cap, f);
-  return j;
-}
-
 std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
   std::string s;
   const int32_t num_clusters = std::gcd(p.num_heads_k, p.num_cu);

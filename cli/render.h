@@ -10,8 +10,6 @@
 
 namespace mlaps::cli {
 
-nlohmann::json capacity_json(const Capacity& cap, SizingFormula f);
-nlohmann::json plan_json(const Plan& plan, const Capacity& cap, SizingFormula f);
 std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap);
 // One row per thread group; bars are work items of the TG's first head, widths in KV pages, colour by
 // query tile, partial_o_loc == -1 hatched red; a tooltip carries every field.

@@ -7,7 +7,7 @@ preset="${1:-default}"
 
 # What each package is for: see README "Dependencies".
 pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev librapidcheck-dev
-      nlohmann-json3-dev libcli11-dev libfmt-dev libomp-dev)
+      nlohmann-json3-dev libcli11-dev libfmt-dev libomp-dev python3-dev pybind11-dev python3-numpy python3-pytest)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

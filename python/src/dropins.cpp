@@ -1,0 +1,154 @@
+// Drop-ins for AITER's get_ps_metadata_info_v1 / get_ps_metadata_v1: upstream's names, argument order,
+// defaults and buffer shapes, the CU count a keyword (never a device query), writing into caller arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <fmt/format.h>
+
+#include <iterator>
+#include <limits>
+#include <optional>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "scheduler/sizing.h"
+
+namespace mlaps::py {
+
+namespace pyb = pybind11;
+using namespace pybind11::literals;
+
+namespace {
+
+// Problem fields -> the drop-in's argument names, for messages.
+constexpr const char* kRename[][2] = {
+    {"qo_indptr", "seqlens_qo_indptr"}, {"kv_indptr", "pages_kv_indptr"}, {"gqa_ratio", "qhead_granularity"},
+    {"tile_q", "qlen_granularity"},     {"tile_kv", "kvlen_granularity"}, {"num_heads_k", "num_heads_k"},
+};
+
+pyb::tuple info_v1(int64_t batch_size, int64_t num_head_k, int64_t max_qlen, int64_t qlen_granularity,
+                   int64_t num_cu, std::optional<int64_t> max_kvlen, int64_t kvlen_granularity,
+                   const std::string& policy) {
+  SizingInputs in;
+  in.batch_size = int_arg("batch_size", batch_size, 1);
+  in.num_heads_k = int_arg("num_head_k", num_head_k, 1);
+  in.max_qlen = int_arg("max_qlen", max_qlen, 0);
+  in.qlen_granularity = int_arg("qlen_granularity", qlen_granularity, 1);
+  in.num_cu = int_arg("num_cu", num_cu, 1);
+  if (max_kvlen) in.max_kvlen = int_arg("max_kvlen", *max_kvlen, 0);
+  in.kvlen_granularity = int_arg("kvlen_granularity", kvlen_granularity, 1);
+  Capacity cap;
+  try {
+    cap = compute_capacity(in, formula_for(parse_policy(policy)));
+  } catch (const InputError& e) {
+    throw_value_error(e);
+  }
+  auto i32 = [](std::vector<pyb::ssize_t> shape) {
+    pyb::array_t<int32_t> a(shape);
+    std::fill_n(a.mutable_data(), a.size(), 0);
+    return a;
+  };
+  pyb::array_t<uint64_t> ptrs(std::vector<pyb::ssize_t>{2});
+  std::fill_n(ptrs.mutable_data(), 2, 0);
+  return pyb::make_tuple(ptrs, i32({cap.work_indptr}), i32({cap.work_info, 8}), i32({cap.reduce_indptr}),
+                         i32({cap.reduce_final_map, 2}), i32({cap.reduce_partial_map}));
+}
+
+void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb::handle context_lens,
+                 int64_t gqa_ratio, int64_t num_heads_k, pyb::handle work_metadata_ptrs,
+                 pyb::handle work_indptr, pyb::handle work_info, pyb::handle reduce_indptr,
+                 pyb::handle reduce_final_map, pyb::handle reduce_partial_map, int64_t qhead_granularity,
+                 int64_t qlen_granularity, int64_t kvlen_granularity, int64_t block_size, bool is_causal,
+                 int64_t num_cu, const std::string& policy, bool need_lse, bool allow_causal_qo_gt_kv) {
+  // Every argument is checked before anything is written.
+  pyb::array qo_a, kv_a, ctx_a, wi_a, winfo_a, ri_a, rf_a, rp_a;
+  const int32_t* qo = array_arg<int32_t>("seqlens_qo_indptr", seqlens_qo_indptr, {-1}, false, &qo_a);
+  const int32_t* kv = array_arg<int32_t>("pages_kv_indptr", pages_kv_indptr, {-1}, false, &kv_a);
+  const int32_t* ctx = array_arg<int32_t>("context_lens", context_lens, {-1}, false, &ctx_a);
+  const int64_t nb = extent(ctx_a, 0);
+  if (extent(qo_a, 0) != nb + 1)
+    throw ArgError(fmt::format("seqlens_qo_indptr: shape ({},) must be (len(context_lens) + 1,) = ({},)",
+                               extent(qo_a, 0), nb + 1));
+  if (extent(kv_a, 0) != nb + 1)
+    throw ArgError(fmt::format("pages_kv_indptr: shape ({},) must be (len(context_lens) + 1,) = ({},)",
+                               extent(kv_a, 0), nb + 1));
+  int_arg("gqa_ratio", gqa_ratio, 1);  // unused upstream (v1_2_host.cuh:275), as here
+  Problem p;
+  p.num_heads_k = int_arg("num_heads_k", num_heads_k, 1);
+  p.gqa_ratio = int_arg("qhead_granularity", qhead_granularity, 1);
+  const int32_t qlen_g = int_arg("qlen_granularity", qlen_granularity, 1);
+  p.tile_kv = int_arg("kvlen_granularity", kvlen_granularity, 1);
+  p.block_size = int_arg("block_size", block_size, 1);
+  p.num_cu = int_arg("num_cu", num_cu, 1);
+  p.causal = is_causal;
+  p.allow_causal_qo_gt_kv = allow_causal_qo_gt_kv;
+  if (int64_t{qlen_g} * p.gqa_ratio > std::numeric_limits<int32_t>::max())
+    throw ArgError("qlen_granularity: qlen_granularity * qhead_granularity overflows int32");
+  p.tile_q =
+      qlen_g * p.gqa_ratio;  // the problem's tile is qlen_granularity query rows of qhead_granularity heads
+  if (p.tile_kv % p.block_size != 0)
+    throw ArgError(
+        fmt::format("kvlen_granularity: {} must be a multiple of block_size {}", p.tile_kv, p.block_size));
+  Policy pol;
+  try {
+    pol = parse_policy(policy);
+  } catch (const InputError& e) {
+    throw_value_error(e);
+  }
+  if (!need_lse)
+    throw ArgError(
+        "need_lse: False (upstream's final #3606 form keeps -1 direct writes) is not modelled yet "
+        "(issue 13); mlaps plans as need_lse=True");
+
+  array_arg<uint64_t>("work_metadata_ptrs", work_metadata_ptrs, {2}, false);  // never written on the PS path
+  int32_t* wi = array_arg<int32_t>("work_indptr", work_indptr, {int64_t{p.num_cu} + 1}, true, &wi_a);
+  int32_t* winfo = array_arg<int32_t>("work_info", work_info, {-1, 8}, true, &winfo_a);
+  int32_t* ri = array_arg<int32_t>("reduce_indptr", reduce_indptr, {-1}, true, &ri_a);
+  int32_t* rf = array_arg<int32_t>("reduce_final_map", reduce_final_map, {-1, 2}, true, &rf_a);
+  int32_t* rp = array_arg<int32_t>("reduce_partial_map", reduce_partial_map, {-1}, true, &rp_a);
+
+  p.qo_indptr.assign(qo, qo + nb + 1);
+  p.kv_indptr.assign(kv, kv + nb + 1);
+  p.context_lens.assign(ctx, ctx + nb);
+  PlanSpans spans;
+  spans.work_indptr = {wi, static_cast<size_t>(extent(wi_a, 0))};
+  spans.work_info = {reinterpret_cast<WorkInfo*>(winfo), static_cast<size_t>(extent(winfo_a, 0))};
+  spans.reduce_indptr = {ri, static_cast<size_t>(extent(ri_a, 0))};
+  spans.reduce_final_map = {reinterpret_cast<FinalLoc*>(rf), static_cast<size_t>(extent(rf_a, 0))};
+  spans.reduce_partial_map = {rp, static_cast<size_t>(extent(rp_a, 0))};
+  static thread_local PlanWorkspace ws;  // after the first call of a thread, no allocation
+  try {
+    make_plan_into(p, pol, spans, ws);  // validates the problem and the buffer sizes before writing
+  } catch (const InputError& e) {
+    throw_value_error(e, kRename, static_cast<int>(std::size(kRename)));
+  }
+}
+
+}  // namespace
+
+void add_dropins(pyb::module_& m) {
+  m.def(
+      "get_ps_metadata_info_v1", &info_v1, "batch_size"_a, "num_head_k"_a, "max_qlen"_a,
+      "qlen_granularity"_a = 256, pyb::kw_only(), "num_cu"_a = 256, "max_kvlen"_a = pyb::none(),
+      "kvlen_granularity"_a = 128, "policy"_a = "aiter",
+      "Upstream's buffers for get_ps_metadata_v1, zero-filled numpy arrays: work_metadata_ptrs (2,) uint64, "
+      "work_indptr (num_cu+1,), work_info (max_works, 8), reduce_indptr (qo_tile_cnt+1,), reduce_final_map "
+      "(qo_tile_cnt, 2), reduce_partial_map (max_partials,), int32; sized by the policy's formula "
+      "(aiter: PR #3606's, aiter-legacy: the pre-fix one). num_cu is a keyword: no device is queried.");
+  m.def(
+      "get_ps_metadata_v1", &metadata_v1, "seqlens_qo_indptr"_a, "pages_kv_indptr"_a, "context_lens"_a,
+      "gqa_ratio"_a, "num_heads_k"_a, "work_metadata_ptrs"_a, "work_indptr"_a, "work_info"_a,
+      "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a, "qhead_granularity"_a = 1,
+      "qlen_granularity"_a = 256, "kvlen_granularity"_a = 16, "block_size"_a = 16, "is_causal"_a = true,
+      pyb::kw_only(), "num_cu"_a = 256, "policy"_a = "aiter", "need_lse"_a = true,
+      "allow_causal_qo_gt_kv"_a = false,
+      "Upstream's PS scheduler: writes the plan into the caller's arrays (numpy arrays or torch CPU tensors, "
+      "int32, C-contiguous, sized by get_ps_metadata_info_v1; unused tails zeroed, reduce_indptr's tail set "
+      "to the partial count). Defaults are upstream's Python stub's (kvlen_granularity=16, block_size=16; "
+      "upstream's pybind layer has 1/1 in effect: pass them to get that). A bad argument raises ValueError "
+      "naming it before anything is written. Causal qo_len > kv_len is rejected unless allow_causal_qo_gt_kv "
+      "(to study upstream's behaviour on it, contract 2.5.3).");
+}
+
+}  // namespace mlaps::py

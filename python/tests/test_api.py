@@ -1,0 +1,86 @@
+"""plan, Plan (views, to_json), validate (the CLI's fields), policies, workloads, Problem errors, version."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+import mlaps
+from conftest import cli
+
+
+def test_version_is_the_clis():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", mlaps.__version__)
+    code, out = cli("--version")
+    assert code == 0 and out.strip() == f"mlaps {mlaps.__version__}"
+
+
+@pytest.mark.parametrize("policy", ["aiter", "aiter-legacy"])
+def test_plan_to_json_is_the_clis(seed_problem, policy):
+    plan = mlaps.plan(seed_problem, policy)
+    assert plan.policy == policy
+    _, out = cli("plan", "--workload", "seed_ctx1200_qo8_b16_h16_noncausal", "--policy", policy, "--format", "json")
+    assert json.loads(plan.to_json()) == json.loads(out)
+
+
+def test_plan_arrays_are_views(seed_problem):
+    plan = mlaps.plan(seed_problem)
+    a, b = plan.work_info, plan.work_info
+    assert a.shape == (plan.num_works, 8) and a.dtype == np.int32
+    assert a.__array_interface__["data"][0] == b.__array_interface__["data"][0]  # the plan's memory, twice
+    assert not a.flags.owndata and a.base is not None
+    assert plan.reduce_final_map.shape == (plan.num_reduce_entries, 2)
+    assert plan.work_indptr.shape == (seed_problem.num_cu + 1,)
+    assert plan.reduce_indptr[-1] == plan.reduce_partial_map.shape[0]
+    del plan
+    assert a.sum() == b.sum()  # the views keep the plan alive
+
+
+def test_validate_has_the_clis_fields(seed_problem):
+    legacy = mlaps.plan(seed_problem, "aiter-legacy")
+    got = mlaps.validate(seed_problem, legacy)
+    code, out = cli("check", "--workload", "seed_ctx1200_qo8_b16_h16_noncausal", "--policy", "aiter-legacy",
+                    "--format", "json")
+    want = json.loads(out)
+    assert code == 1 and not want["ok"]
+    assert got == want["violations"]
+    assert {v["invariant"] for v in got} == {"reduce.entry", "slot.policy"}
+    assert mlaps.validate(seed_problem, legacy, contract="aiter-legacy", sizing="legacy") == []
+    assert mlaps.validate(seed_problem, mlaps.plan(seed_problem)) == []
+
+
+def test_validate_sees_a_mutated_plan(seed_problem):
+    plan = mlaps.plan(seed_problem)
+    plan.work_info[0, 1] = -1  # the views are writable: a hand-mutated plan, as the C++ tests do
+    names = {v["invariant"] for v in mlaps.validate(seed_problem, plan)}
+    assert "slot.policy" in names
+
+
+def test_policies():
+    pols = mlaps.policies()
+    assert [p["name"] for p in pols] == ["aiter", "aiter-legacy"]
+    assert {p["name"]: (p["reduce"], p["sizing"]) for p in pols} == {"aiter": ("fixed", "pr3606"),
+                                                                     "aiter-legacy": ("legacy", "legacy")}
+
+
+def test_workloads_are_the_clis():
+    _, out = cli("workloads", "--json")
+    assert [w["name"] for w in mlaps.workloads()] == [w["name"] for w in json.loads(out)]
+    with pytest.raises(ValueError, match="^workload"):
+        mlaps.workload("nope")
+
+
+def test_problem_errors_name_the_field():
+    with pytest.raises(ValueError, match="^num_heads_k|^heads"):
+        mlaps.plan(mlaps.Problem.from_lengths([8], [100], heads=0))
+    p = mlaps.Problem.from_lengths([8], [100])
+    p.num_cu = 0
+    with pytest.raises(ValueError, match="^num_cu"):
+        mlaps.plan(p)
+    with pytest.raises(ValueError, match="^policy"):
+        mlaps.plan(mlaps.Problem.from_lengths([8], [100]), "nope")
+
+
+def test_problem_json_round_trip(seed_problem):
+    q = mlaps.Problem.from_json(seed_problem.to_json())
+    assert q.to_json() == seed_problem.to_json()

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""get_ps_metadata_v1 from Python vs make_plan_into from C++, side by side in one session.
+
+    PYTHONPATH=build/default/python python3 python/tools/time_dropin.py [--bench build/default/bench/mlaps_bench]
+
+For each workload (the #3606 seed scenario and the largest plan of the table), times the drop-in with timeit
+(best of --repeat runs of enough calls for ~0.2 s each) on buffers of the plan's exact sizes, as the C++
+benchmark plan/into/aiter/<workload> has them, then runs that benchmark (fastest of its repetitions), in
+alternation, --rounds times. Prints per-call microseconds and the difference.
+"""
+import argparse
+import json
+import os
+import subprocess
+import timeit
+
+import numpy as np
+
+import mlaps
+
+WORKLOADS = ["seed_ctx1200_qo8_b16_h16_noncausal", "causal_b64_qo2048_kv16384_h128"]
+
+
+def exact_buffers(p):
+    plan = mlaps.plan(p)
+    return (np.zeros(2, np.uint64), np.zeros(p.num_cu + 1, np.int32), np.zeros((plan.num_works, 8), np.int32),
+            np.zeros(plan.num_reduce_entries + 1, np.int32), np.zeros((plan.num_reduce_entries, 2), np.int32),
+            np.zeros(plan.reduce_partial_map.shape[0], np.int32))
+
+
+def python_us(name, repeat):
+    p = mlaps.workload(name)
+    qo, kv, ctx = (np.asarray(a, np.int32) for a in (p.qo_indptr, p.kv_indptr, p.context_lens))
+    bufs = exact_buffers(p)
+    f = mlaps.get_ps_metadata_v1
+    call = lambda: f(qo, kv, ctx, 1, p.num_heads_k, *bufs, 1, 256, 128, 1, p.causal, num_cu=p.num_cu)  # noqa: E731
+    call()
+    t = timeit.Timer(call)
+    n, _ = t.autorange()
+    n = max(n, int(n * 0.2 / max(t.timeit(n), 1e-9))) if n else 1
+    return min(t.repeat(repeat, n)) / n * 1e6
+
+
+def cpp_us(bench, name):
+    out = subprocess.run([bench, f"--benchmark_filter=^plan/into/aiter/{name}$", "--benchmark_format=json",
+                          "--benchmark_repetitions=10", "--benchmark_min_time=0.03"],
+                         capture_output=True, text=True, check=True).stdout
+    runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
+    return min(b["real_time"] for b in runs)  # microseconds (the benchmark's unit)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", default=os.environ.get("MLAPS_BENCH", "build/default/bench/mlaps_bench"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
+    a = ap.parse_args()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"CPU: {cpu}, {os.cpu_count()} cores; mlaps {mlaps.__version__}")
+    for name in WORKLOADS:
+        py, cc = [], []
+        for _ in range(a.rounds):
+            py.append(python_us(name, a.repeat))
+            cc.append(cpp_us(a.bench, name))
+        print(f"{name}: Python get_ps_metadata_v1 {min(py):.2f} us, C++ make_plan_into {min(cc):.2f} us, "
+              f"difference {min(py) - min(cc):+.2f} us (rounds: py {', '.join(f'{x:.2f}' for x in py)}; "
+              f"c++ {', '.join(f'{x:.2f}' for x in cc)})")
+
+
+if __name__ == "__main__":
+    main()
