@@ -60,7 +60,7 @@ if(REQUIRE_PYTHON AND NOT (PYTHON_DIR AND Python3_EXECUTABLE))
 endif()
 if(PYTHON_DIR AND Python3_EXECUTABLE)
   run("import mlaps from ${prefix}/${PYTHON_DIR}" ${CMAKE_COMMAND} -E env PYTHONPATH=${prefix}/${PYTHON_DIR}
-      ${Python3_EXECUTABLE} -c "import mlaps; print(mlaps.__version__, mlaps.__file__)")
+      ${Python3_EXECUTABLE} -c "print(__import__('mlaps').__version__, __import__('mlaps').__file__)")
   string(FIND "${run_out}" "${prefix}/" pos)
   if(pos EQUAL -1)
     message(FATAL_ERROR "package_test: mlaps was not imported from the prefix: ${run_out}")

@@ -31,3 +31,13 @@ def test_accuracy_example_runs():
     assert r.returncode == 0, r.stdout + r.stderr
     rows = [l for l in r.stdout.splitlines() if l.startswith("| 1 x 512")]
     assert len(rows) == 2 and not any("FAILED" in l for l in rows), r.stdout
+
+
+def test_readme_python_example_runs():
+    """The README's five-line Python example, as written."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    fence = "`" * 3
+    code = readme.split(fence + "python\n", 1)[1].split(fence, 1)[0]
+    assert len(code.strip().splitlines()) == 5
+    r = run("-c", code)
+    assert r.returncode == 0 and "slot.policy" in r.stdout, r.stdout + r.stderr

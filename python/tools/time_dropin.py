@@ -42,7 +42,7 @@ def python_us(name, repeat):
 
 
 def cpp_us(bench, name):
-    out = subprocess.run([bench, f"--benchmark_filter=^plan/into/aiter/{name}$", "--benchmark_format=json",
+    out = subprocess.run([bench, f"--benchmark_filter=^plan/into/aiter/{name}(/|$)", "--benchmark_format=json",
                           "--benchmark_repetitions=10", "--benchmark_min_time=0.03"],
                          capture_output=True, text=True, check=True).stdout
     runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
