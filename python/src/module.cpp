@@ -8,12 +8,12 @@
 
 #include "arrays.h"
 #include "bindings.h"
-#include "workloads/workloads.h"
 #include "scheduler/dump.h"
 #include "scheduler/plan_json.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
 #include "scheduler/version.h"
+#include "workloads/workloads.h"
 
 namespace mlaps::py {
 

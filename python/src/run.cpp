@@ -72,7 +72,8 @@ AttnInputs inputs_arg(const Problem& p, pyb::handle q, pyb::handle k, pyb::handl
   in.q_scale = q_scale;
   in.k_scale = k_scale;
   in.v_scale = v_scale;
-  in.softmax_scale = resolve_softmax_scale(softmax_scale.value_or(0.0f));  // the same fp32 scale for both executors
+  in.softmax_scale =
+      resolve_softmax_scale(softmax_scale.value_or(0.0f));  // the same fp32 scale for both executors
   return in;
 }
 
