@@ -9,7 +9,8 @@
 # them), nor that they build with a deployment ROCm (>= 6.4 hipcc, CMake's HIP language), whose headers
 # differ from HIP 5.2.
 #
-# Needs (Debian bookworm): apt-get install clang-22 lld-22 libamdhip64-dev rocm-device-libs
+# Needs (Debian bookworm): apt-get install clang-22 lld-22 clang-tools-22 libamdhip64-dev rocm-device-libs
+# (clang-tools-22 carries clang-offload-bundler, which clang-22 runs for every HIP object)
 # (MLAPS_AMD_INSTALL=1 installs them). Exit 0: all compiled; 1: a compile failed; 2: tools missing.
 set -uo pipefail
 
@@ -21,11 +22,13 @@ DEVICE_LIBS=${DEVICE_LIBS:-/usr/lib/x86_64-linux-gnu/amdgcn/bitcode}
 ARCHS=${ARCHS:-"gfx942 gfx950"}
 
 if [ "${MLAPS_AMD_INSTALL:-0}" = 1 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang-22 lld-22 libamdhip64-dev \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang-22 lld-22 clang-tools-22 libamdhip64-dev \
     rocm-device-libs >/dev/null || exit 2
 fi
 missing=0
 command -v "$CLANG" >/dev/null || { echo "missing: $CLANG (apt-get install clang-22 lld-22)"; missing=1; }
+[ -x "$(dirname "$(readlink -f "$(command -v "$CLANG" || echo /nonexistent)")")/clang-offload-bundler" ] ||
+  { echo "missing: clang-offload-bundler beside $CLANG (apt-get install clang-tools-22)"; missing=1; }
 [ -f "$HIP_INCLUDE/hip/hip_runtime.h" ] || { echo "missing: HIP headers (apt-get install libamdhip64-dev)"; missing=1; }
 [ -f "$DEVICE_LIBS/ocml.bc" ] || { echo "missing: ROCm device libraries (apt-get install rocm-device-libs)"; missing=1; }
 [ "$missing" = 0 ] || exit 2
