@@ -47,7 +47,7 @@ std::vector<FuzzCase> make_pool(int n, uint64_t seed) {
     }
     const int32_t cu = uni(0, 4) == 0 ? uni(1, 320) : pick(cus);
     Problem p = Problem::from_lengths(qo, kv, pick(heads), causal, cu, 1, pick(blocks));
-    const Policy policy = uni(0, 1) == 0 ? Policy::kAiter : Policy::kAiterLegacy;
+    const Policy policy(policies()[static_cast<size_t>(uni(0, static_cast<int>(policies().size()) - 1))]);
     try {
       validate_problem(p);
     } catch (const std::exception&) {

@@ -10,14 +10,12 @@
 #include <vector>
 
 #include "bench/common.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
 
 namespace mlaps::bench {
 namespace {
-
-const Policy kPolicies[] = {Policy::kAiter, Policy::kAiterLegacy};
 
 void set_plan_counters(benchmark::State& state, const Plan& plan, const BenchWorkload* w = nullptr) {
   if (w && w->upstream_us) state.counters["upstream_us"] = *w->upstream_us;  // quoted, not measured here
@@ -138,12 +136,13 @@ void bm_write_bytes(benchmark::State& state, const BenchWorkload* w, Policy poli
 void register_plan_benchmarks() {
   for (const BenchWorkload& w : workloads()) {
     if (!w.plan || (g_quick && !w.quick)) continue;
-    for (Policy policy : kPolicies) {
-      const std::string_view pol = policy_name(policy);
-      // The figures the targets are read from (workloads with an upstream time, the aiter policy, and
+    for (const PolicyDef& def : policies()) {
+      const Policy policy(def);
+      const std::string_view pol = policy.name();
+      // The figures the targets are read from (workloads with an upstream time, the default policy, and
       // their write-bytes floors) run 10 short repetitions, and the report takes the fastest: microsecond
       // timings on a shared virtual machine move by 10-50% from one second to the next, always upwards.
-      const bool target = !g_quick && w.upstream_us && policy == Policy::kAiter;
+      const bool target = !g_quick && w.upstream_us && policy == default_policy();
       auto timed = [target](benchmark::internal::Benchmark* b) {
         b->Unit(benchmark::kMicrosecond);
         if (target) b->Repetitions(10)->MinTime(0.03);
@@ -158,8 +157,11 @@ void register_plan_benchmarks() {
         timed(benchmark::RegisterBenchmark(bench_name({"plan/into_t2", pol, w.name}).c_str(), bm_plan_into,
                                            &w, policy, PlanIntoOptions{.num_threads = 2}));
       }
-      benchmark::RegisterBenchmark(bench_name({"plan/plain", pol, w.name}).c_str(), bm_plan_plain, &w, policy)
-          ->Unit(benchmark::kMicrosecond);
+      if (policy.traits().upstream_shape) {  // the plain transcription models upstream's loop only
+        benchmark::RegisterBenchmark(bench_name({"plan/plain", pol, w.name}).c_str(), bm_plan_plain, &w,
+                                     policy)
+            ->Unit(benchmark::kMicrosecond);
+      }
       benchmark::RegisterBenchmark(bench_name({"validate", pol, w.name}).c_str(), bm_validate, &w, policy)
           ->Unit(benchmark::kMicrosecond);
       timed(benchmark::RegisterBenchmark(bench_name({"write_bytes/memcpy", pol, w.name}).c_str(),

@@ -31,7 +31,7 @@ void bm_run(benchmark::State& state, const BenchWorkload* w, int threads) {
   opt.num_threads = threads;
   CompareResult c;
   for (auto _ : state) {
-    const Plan plan = make_plan(w->problem, Policy::kAiter);
+    const Plan plan = make_plan(w->problem, default_policy());
     SimRun run = simulate(w->problem, plan, p.inputs, p.model, threads);
     RefResult ref = reference_attention(w->problem, p.inputs, opt);
     c = compare_run(ref, run.buffers);

@@ -27,7 +27,7 @@ Prepared& prepared(const BenchWorkload& w) {
     slot = std::make_unique<Prepared>();
     Prepared& p = *slot;
     p.workload = &w;
-    p.plan = make_plan(w.problem, Policy::kAiter);
+    p.plan = make_plan(w.problem, default_policy());
     InputOptions opt;
     opt.seed = 1;
     p.inputs = make_random_inputs(w.problem, opt);

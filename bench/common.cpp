@@ -46,7 +46,7 @@ std::vector<BenchWorkload> build_workloads() {
     b.quick = issue6 || w.name == "worked_example_qo600_cu4";
     b.quick_emulate = w.name == "worked_example_qo600_cu4";
     try {
-      (void)make_plan(w.problem, Policy::kAiter);
+      (void)make_plan(w.problem, default_policy());
     } catch (const std::exception&) {
       b.plan = b.emulate = b.reference_order = false;  // an input the scheduler rejects: nothing to time
     }

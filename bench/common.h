@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 
 namespace mlaps::bench {

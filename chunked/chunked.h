@@ -27,7 +27,7 @@
 
 #include "reference/compare.h"
 #include "reference/reference.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "sim/emulate.h"
 #include "sim/model.h"
@@ -47,7 +47,7 @@ struct ChunkedProblem {
 };
 
 struct ChunkedOptions {
-  Policy policy = Policy::kAiter;
+  Policy policy = default_policy();
   InputOptions inputs;  // seed, encoding, softmax_scale, ... of the shared pool (full problem)
   // The emulated kernel's numerics; its encoding is taken from `inputs`. Default here: P kept in fp32
   // (round_p_fp8 = false), so the comparison isolates the merge at bf16-level error. With fp8 P, rows with a

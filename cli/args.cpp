@@ -25,7 +25,7 @@ void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
   app.add_flag(
       "--allow-causal-qo-gt-kv", allow_causal_qo_gt_kv,
       "let causal qo_len > kv_len through (invalid prefill; studies upstream's behaviour, contract 2.5.3)");
-  app.add_option("--policy", policy, "scheduling policy: aiter (post-#3606) | aiter-legacy (pre-#3606)")
+  app.add_option("--policy", policy, "scheduling policy: " + policy_names(" | ") + " (`mlaps policies`)")
       ->capture_default_str();
   app.add_option("--problem", problem_file, "problem as a JSON file instead of the length options");
   app.add_option("--workload", workload,

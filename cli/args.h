@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 
 namespace mlaps::cli {
@@ -21,7 +21,7 @@ struct ProblemArgs {
   int tile_q = 256;
   int tile_kv = 128;
   bool allow_causal_qo_gt_kv = false;
-  std::string policy = "aiter";
+  std::string policy = std::string(default_policy().name());
   std::string problem_file;
   std::string workload;
   std::string aiter_dump_dir;
@@ -31,7 +31,7 @@ struct ProblemArgs {
   bool from_dump() const { return !aiter_dump_dir.empty(); }
   // Builds the problem from --problem or the length options (validated; throws InputError).
   Problem problem(const CLI::App& app) const;
-  Policy parsed_policy() const { return parse_policy(policy); }
+  Policy parsed_policy() const { return policy_named(policy, "--policy"); }
 };
 
 // Writes `text` to `path` atomically (temp file + rename): the file is complete or absent.

@@ -19,7 +19,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
   auto* app = root.add_subcommand(
       "chunked", "vLLM chunked prefill: context chunks (non-causal) + new tokens (causal), merged by LSE");
   struct Opts {
-    std::string new_lens, ctx_lens, policy = "aiter",
+    std::string new_lens, ctx_lens, policy = std::string(default_policy().name()),
                                     encoding = num::fp8_encoding_name(num::Fp8Encoding::kE4M3FN);
     int chunk_size = 0, heads = 1, gqa = 1, num_cu = 256, threads = 0;
     uint64_t seed = 0;
@@ -34,7 +34,8 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--heads", o->heads, "K heads")->capture_default_str();
   app->add_option("--gqa", o->gqa, "q heads per K head")->capture_default_str();
   app->add_option("--num-cu", o->num_cu, "CU count")->capture_default_str();
-  app->add_option("--policy", o->policy, "aiter | aiter-legacy")->capture_default_str();
+  app->add_option("--policy", o->policy, "scheduling policy: " + policy_names(" | ") + " (`mlaps policies`)")
+      ->capture_default_str();
   app->add_option("--seed", o->seed, "random seed")->capture_default_str();
   app->add_option("--encoding", o->encoding, "e4m3fn | e4m3fnuz")->capture_default_str();
   app->add_option("--garbage-lse", o->garbage_lse,
@@ -60,7 +61,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
     cp.gqa_ratio = o->gqa;
     cp.num_cu = o->num_cu;
     ChunkedOptions opt;
-    opt.policy = parse_policy(o->policy);
+    opt.policy = policy_named(o->policy, "--policy");
     opt.inputs.seed = o->seed;
     opt.inputs.encoding = parse_encoding(o->encoding);
     opt.model.encoding = opt.inputs.encoding;

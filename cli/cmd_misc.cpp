@@ -8,6 +8,8 @@
 #include "cli/flags.h"
 #include "ledger/ledger.h"
 #include "workloads/workloads.h"
+#include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps::cli {
 
@@ -34,7 +36,7 @@ void add_workloads_command(CLI::App& root, CommandRunner& runner) {
       for (const auto& w : workloads()) {
         arr.push_back({{"name", w.name},
                        {"description", w.description},
-                       {"policy", policy_name(w.policy_hint)},
+                       {"policy", w.policy_hint.name()},
                        {"valid_for_aiter", w.valid_for_aiter},
                        {"ledger", w.ledger_id},
                        {"flags", cli::is_cli_representable(w.problem) ? cli::cli_flags(w.problem) : ""}});
@@ -68,11 +70,44 @@ void add_ledger_command(CLI::App& root, CommandRunner& runner) {
   });
 }
 
+void add_policies_command(CLI::App& root, CommandRunner& runner) {
+  auto* app = root.add_subcommand("policies", "list the policy table (every --policy / --contract value)");
+  auto format = std::make_shared<std::string>("text");
+  app->add_option("--format", *format, "output: text | json")->capture_default_str();
+  runner.on(app, [format]() -> int {
+    if (*format != "text" && *format != "json") {
+      throw InputError("--format", fmt::format("'{}' is not one of text, json", *format));
+    }
+    if (*format == "json") {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const PolicyDef& d : policies()) {
+        arr.push_back({{"name", d.name},
+                       {"summary", d.summary},
+                       {"upstream_shape", d.traits.upstream_shape},
+                       {"reduce", reduce_name(d.traits.reduce)},
+                       {"sizing", sizing_name(d.traits.sizing)}});
+      }
+      std::cout << arr.dump(2) << "\n";
+      return 0;
+    }
+    // One line per policy; the name is the first word (scripts/demo.sh reads it).
+    for (const PolicyDef& d : policies()) {
+      std::cout << fmt::format("{:<14} reduce {:<6}  sizing {:<6}{}  {}\n  {:<14} {}\n", d.name,
+                               reduce_name(d.traits.reduce), sizing_name(d.traits.sizing),
+                               d.capacity ? " (own bound)" : "",
+                               d.traits.upstream_shape ? "claims upstream's shape" : "execution contract only",
+                               "", d.summary);
+    }
+    return 0;
+  });
+}
+
 void add_conformance_command(CLI::App& root, CommandRunner& runner);
 
 void add_misc_commands(CLI::App& root, CommandRunner& runner) {
   add_workloads_command(root, runner);
   add_ledger_command(root, runner);
+  add_policies_command(root, runner);
   add_conformance_command(root, runner);
 }
 

@@ -35,7 +35,11 @@ Loaded load_or_plan(const ProblemArgs& a, const CLI::App& app) {
     AiterDump d = read_aiter_dump(a.aiter_dump_dir);
     l.problem = std::move(d.problem);
     l.plan = std::move(d.plan);
-    l.plan.policy = a.parsed_policy();
+    if (app.count("--policy")) {  // else the upstream row the dump's -1 works imply (dump.h)
+      const Policy pol = a.parsed_policy();
+      l.plan.policy = std::string(pol.name());
+      l.plan.reduce = pol.traits().reduce;
+    }
     l.dump_capacity = d.capacity;
     if (a.gqa <= 0) throw InputError("--gqa", "must be >= 1");
     l.problem.gqa_ratio = a.gqa;
@@ -58,18 +62,18 @@ Loaded load_or_plan(const ProblemArgs& a, const CLI::App& app) {
   return l;
 }
 
-SizingFormula parse_sizing(const std::string& s, Policy policy) {
-  if (s.empty()) return formula_for(policy);
-  if (s == "legacy") return SizingFormula::kLegacy;
-  if (s == "pr3606") return SizingFormula::kPr3606;
-  throw InputError("--sizing", fmt::format("'{}' is not one of legacy, pr3606", s));
-}
-
-Capacity capacity_for(const Problem& p, SizingFormula f, int max_kvlen, int batch_size) {
+// The buffers a plan must fit: --sizing's formula when given, else the policy's (policy_capacity).
+Capacity capacity_for(const Problem& p, const std::string& sizing, Policy policy, int max_kvlen,
+                      int batch_size) {
   SizingInputs in = SizingInputs::from_problem(p);
   if (max_kvlen > 0) in.max_kvlen = max_kvlen;
   if (batch_size > 0) in.batch_size = batch_size;
-  return compute_capacity(in, f);
+  return sizing.empty() ? policy_capacity(policy, in) : compute_capacity(in, parse_sizing_formula(sizing, "--sizing"));
+}
+
+// The plan's policy (a dump's may be unknown: then the default's).
+Policy plan_policy(const Plan& plan) {
+  return find_policy(plan.policy).value_or(default_policy());
 }
 
 }  // namespace
@@ -89,7 +93,7 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--write-aiter-dump", o->dump_out,
                   "write the padded upstream buffers (*.bin) into DIR, loadable by --load_metadata");
   app->add_option("--sizing", o->sizing,
-                  "buffer formula: legacy | pr3606 (default: the policy's: aiter-legacy -> legacy)");
+                  "buffer formula: legacy | pr3606 (default: the policy's, `mlaps policies`)");
   app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
   app->add_option("--batch-size", o->batch_size, "sizing: batch size B (default: problem's)");
   runner.on(app, [o, app]() -> int {
@@ -97,9 +101,11 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
       throw InputError("--format", fmt::format("'{}' is not one of text, json", o->format));
     }
     const Loaded l = load_or_plan(o->a, *app);
-    const SizingFormula f = parse_sizing(o->sizing, l.plan.policy);
-    const Capacity cap =
-        l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
+    const Policy pol = plan_policy(l.plan);
+    const SizingFormula f =
+        o->sizing.empty() ? pol.traits().sizing : parse_sizing_formula(o->sizing, "--sizing");
+    const Capacity cap = l.dump_capacity ? *l.dump_capacity
+                                         : capacity_for(l.problem, o->sizing, pol, o->max_kvlen, o->batch_size);
     // Produce every artefact before writing any, so a failure leaves nothing half-written.
     const std::string out =
         o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "\n" : plan_text(l.problem, l.plan, cap);
@@ -116,16 +122,16 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       "check", "validate a plan (made here or read from an upstream dump): every broken invariant, named");
   struct Opts {
     ProblemArgs a;
-    std::string contract = "aiter", sizing, format = "text";
+    std::string contract, sizing, format = "text";
     int max_kvlen = 0, batch_size = 0;
   };
   auto o = std::make_shared<Opts>();
   o->a.add_to(*app, true);
   app->add_option("--contract", o->contract,
-                  "contract to hold the plan to: aiter (#3606: every tile has a reduce entry) | aiter-legacy")
-      ->capture_default_str();
+                  "hold the plan to this policy's contract (" + policy_names(" | ") +
+                      "; default: the #3606 contract, every tile has a reduce entry)");
   app->add_option("--sizing", o->sizing,
-                  "buffer formula the plan must fit: legacy | pr3606 (default: contract's)");
+                  "buffer formula the plan must fit: legacy | pr3606 (default: the contract's policy's)");
   app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
   app->add_option("--batch-size", o->batch_size, "sizing: batch size B (default: problem's)");
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
@@ -133,25 +139,38 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     if (o->format != "text" && o->format != "json") {
       throw InputError("--format", fmt::format("'{}' is not one of text, json", o->format));
     }
-    const Policy contract = parse_policy(o->contract);
+    std::optional<Policy> contract;
+    if (!o->contract.empty()) contract = policy_named(o->contract, "--contract");
     const Loaded l = load_or_plan(o->a, *app);
     ValidateOptions vo;
     vo.contract = contract;
-    const SizingFormula f = parse_sizing(o->sizing, contract);
-    vo.capacity =
-        l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, f, o->max_kvlen, o->batch_size);
+    vo.capacity = l.dump_capacity ? *l.dump_capacity
+                                  : capacity_for(l.problem, o->sizing, contract.value_or(plan_policy(l.plan)),
+                                                 o->max_kvlen, o->batch_size);
+    // The contracts that apply (validate.h): the execution contract always (with the pre-#3606 rules when
+    // --contract names a legacy-reduce policy), upstream's shape when the policy claims it.
+    const std::optional<Policy> own = find_policy(l.plan.policy);
+    const bool shape = contract ? contract->traits().upstream_shape : own && own->traits().upstream_shape;
+    const bool pre_fix = contract && contract->traits().reduce == ReduceVersion::kLegacy;
+    std::string held = pre_fix ? "execution (pre-#3606 rules)" : "execution (#3606)";
+    if (shape) held += " + upstream-shape";
+    if (contract) held += fmt::format(" of policy {}", contract->name());
     const auto violations = validate(l.problem, l.plan, vo);
     const auto ledger = ledger_lookup(l.problem, violations);
     if (o->format == "json") {
       nlohmann::json j;
       j["mlaps_version"] = std::string(kVersion);
       j["ok"] = violations.empty();
-      j["policy"] = policy_name(l.plan.policy);
-      j["contract"] = policy_name(contract);
+      j["policy"] = l.plan.policy;
+      j["contract"] = contract ? nlohmann::json(std::string(contract->name())) : nlohmann::json(nullptr);
+      j["contracts"] = nlohmann::json::array({contract_name(Contract::kExecution)});
+      if (shape) j["contracts"].push_back(contract_name(Contract::kUpstreamShape));
+      j["pre_3606_rules"] = pre_fix;
       j["ledger"] = ledger.empty() ? nlohmann::json(nullptr) : nlohmann::json(ledger);
       auto& arr = j["violations"] = nlohmann::json::array();
       for (const auto& v : violations) {
         arr.push_back({{"invariant", v.invariant},
+                       {"contract", contract_name(v.contract)},
                        {"detail", v.detail},
                        {"tg", v.tg},
                        {"head", v.head},
@@ -165,13 +184,11 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       std::map<std::string, int> counts;
       for (const auto& v : violations) counts[v.invariant]++;
       if (violations.empty()) {
-        std::cout << fmt::format(
-            "ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
-            "reduce entries)\n",
-            policy_name(l.plan.policy), policy_name(contract), l.plan.num_works(),
-            l.plan.num_reduce_entries());
+        std::cout << fmt::format("ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
+                                 "reduce entries)\n",
+                                 l.plan.policy, held, l.plan.num_works(), l.plan.num_reduce_entries());
       } else {
-        std::cout << fmt::format("\n{} violation(s):", violations.size());
+        std::cout << fmt::format("\n{} violation(s) of the {} contract:", violations.size(), held);
         for (const auto& [k, n] : counts) std::cout << fmt::format(" {} x{};", k, n);
         std::cout << "\n";
       }

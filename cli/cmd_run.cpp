@@ -83,7 +83,7 @@ void write_run_dump(const fs::path& dir, const Problem& p, const Plan& plan, con
     m["v_scale"] = in.v_scale;
     m["softmax_scale"] = in.softmax_scale;
     m["causal"] = p.causal;
-    m["policy"] = policy_name(policy);
+    m["policy"] = policy.name();
     m["block_size"] = p.block_size;
     m["num_cu"] = p.num_cu;
     m["lse_base"] = "e";
@@ -191,7 +191,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
     model.round_p_fp8 = !o->exact_p;
 
     const Plan plan = make_plan(p, policy);
-    const Capacity cap = compute_capacity(SizingInputs::from_problem(p), formula_for(policy));
+    const Capacity cap = policy_capacity(policy, SizingInputs::from_problem(p));
     const AttnInputs in = make_random_inputs(p, io);
 
     RunBuffers buf;
@@ -223,7 +223,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
         if (std::isfinite(v)) vmax = std::max(vmax, v);
       }
       heat =
-          heatmap_svg(fmt::format("mlaps run: max |output error| vs float64, policy {}", policy_name(policy)),
+          heatmap_svg(fmt::format("mlaps run: max |output error| vs float64, policy {}", policy.name()),
                       grid, rows, p.num_heads_q(), "query-row bucket", "q head", std::max(vmax, 1e-6));
     }
     if (!o->dump.empty()) write_run_dump(o->dump, p, plan, cap, in, buf, policy);
@@ -232,7 +232,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
     if (o->json) {
       nlohmann::json j;
       j["pass"] = cmp.pass;
-      j["policy"] = policy_name(policy);
+      j["policy"] = policy.name();
       j["encoding"] = encoding_name(io.encoding);
       j["seed"] = o->seed;
       j["reference_p"] = ro.round_p_fp8 ? "fp8" : "exact";
@@ -254,7 +254,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       std::cout << j.dump(2) << "\n";
     } else {
       std::cout << fmt::format("mlaps run: policy {}, {} sequences, {} q heads, {} CUs, {}, {}, seed {}\n",
-                               policy_name(policy), p.batch(), p.num_heads_q(), p.num_cu,
+                               policy.name(), p.batch(), p.num_heads_q(), p.num_cu,
                                p.causal ? "causal" : "non-causal", encoding_name(io.encoding), o->seed);
       std::cout << fmt::format(
           "  plan        {} works ({} direct-write, pol -1), {} reduce entries, {} query tiles\n",

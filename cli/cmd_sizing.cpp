@@ -72,7 +72,7 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
     int64_t tokens = 0, seqs = 0, heads = 0, num_cu = 256, gqa = 1, tile_q = 256, tile_kv = 128,
             max_kvlen = 0;
     bool causal = false, need_lse = true;
-    std::string policy = "aiter", format = "text";
+    std::string policy = std::string(default_policy().name()), format = "text";
   };
   auto o = std::make_shared<Opts>();
   app->add_option("--max-num-batched-tokens", o->tokens, "T: query tokens of a batch, summed")->required();
@@ -85,7 +85,8 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
   app->add_flag("--causal,!--no-causal", o->causal, "causal batches (default: non-causal)");
   app->add_option("--max-kvlen", o->max_kvlen, "L: KV length of any sequence (default: unbounded)");
   app->add_flag("--need-lse,!--no-need-lse", o->need_lse, "the caller needs the final LSE (default: yes)");
-  app->add_option("--policy", o->policy, "aiter | aiter-legacy")->capture_default_str();
+  app->add_option("--policy", o->policy, "an upstream policy of the table (" + policy_names(" | ") + ")")
+      ->capture_default_str();
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
   runner.on(app, [o, app]() -> int {
     if (o->format != "text" && o->format != "json") {
@@ -108,7 +109,7 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
     if (app->count("--max-kvlen")) lim.max_kvlen = int32_flag("--max-kvlen", o->max_kvlen, 1);
     lim.causal = o->causal;
     lim.need_lse = o->need_lse;
-    const Policy policy = parse_policy(o->policy);
+    const Policy policy = policy_named(o->policy, "--policy");
     lim.validate();
 
     const TightBound tight = tight_bound(lim, policy);
@@ -151,7 +152,7 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
         lim.max_num_batched_tokens, lim.max_num_seqs, lim.num_heads_k, lim.gqa_ratio, lim.num_cu, nc,
         lim.num_cu / nc, lim.causal ? "causal" : "non-causal",
         lim.max_kvlen ? std::to_string(*lim.max_kvlen) : "-", lim.tile_q, lim.tile_kv,
-        lim.need_lse ? "need_lse" : "no need_lse", policy_name(policy));
+        lim.need_lse ? "need_lse" : "no need_lse", policy.name());
     s += fmt::format("{:<16} {:>10} {:>14} {:>15} {:>19} {:>15} {:>12}\n", "bound", "works", "partial_slots",
                      "reduce_entries", "reduce_partial_map", "partial O+LSE", "total");
     const std::pair<const char*, const BufferCounts*> rows[] = {
@@ -187,7 +188,7 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
                      lim.upstream_inputs().max_qlen);
     switch (over.status) {
       case OverflowSearch::Status::kNone:
-        s += fmt::format("holds for {} (the tight bound fits it)\n", policy_name(policy));
+        s += fmt::format("holds for {} (the tight bound fits it)\n", policy.name());
         break;
       case OverflowSearch::Status::kFound:
         s += fmt::format(

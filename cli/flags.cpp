@@ -104,7 +104,7 @@ std::string cli_flags(const Problem& p) {
 }
 
 std::string cli_command(std::string_view verb, const Problem& p, Policy policy) {
-  return "mlaps " + std::string(verb) + " " + cli_flags(p) + " --policy " + std::string(policy_name(policy));
+  return "mlaps " + std::string(verb) + " " + cli_flags(p) + " --policy " + std::string(policy.name());
 }
 
 }  // namespace mlaps::cli

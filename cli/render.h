@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "scheduler/sizing.h"
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "sim/model.h"
 #include "sim/tensors.h"
@@ -39,7 +39,7 @@ struct ConformanceOptions {
   // and LSE with it by upstream's tolerances on cases up to this many prefill FLOPs (0: never). Reported, not
   // failing (the GPU's contract is the emulator's bits; a reference miss is the plan's or the model's, e.g.
   // trailing zero-KV tiles that upstream never schedules, contract 2.5), unless reference_strict. Under
-  // `aiter-legacy` a miss is reported as expected (unwritten final LSE rows, PR #3606).
+  // a policy of the legacy reduce a miss is reported as expected (unwritten final LSE rows, PR #3606).
   double reference_max_flops = 2e10;
   bool reference_strict = false;
 };
@@ -47,7 +47,7 @@ struct ConformanceOptions {
 struct ConformanceCase {
   std::string name;
   Problem problem;
-  Policy policy = Policy::kAiter;
+  Policy policy = default_policy();
   InputOptions inputs;
   NumericModel model;
   bool timed = false;  // a seed scenario: time its prefill when ConformanceOptions::timing

@@ -48,7 +48,7 @@ struct GpuRun {
 };
 
 // Plan -> poisoned device buffers -> prefill (grid = plan.num_tg()) -> reduce -> copy back.
-// The reduce version follows plan.policy (reduce_version_for). Throws GpuError on any API failure.
+// The reduce version follows plan.reduce (the policy's trait). Throws GpuError on any API failure.
 GpuRun run_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs, const NumericModel& model,
                 const GpuRunOptions& options = {});
 

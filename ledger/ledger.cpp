@@ -24,7 +24,8 @@ SizingFormula parse_formula(const std::string& s) {
 
 Plan parse_plan(const json& j, Policy policy) {
   Plan plan;
-  plan.policy = policy;
+  plan.policy = std::string(policy.name());
+  plan.reduce = policy.traits().reduce;
   plan.work_indptr = j.at("work_indptr").get<std::vector<int32_t>>();
   for (const auto& w : j.at("work_info")) {
     const auto v = w.get<std::vector<int32_t>>();
@@ -76,7 +77,7 @@ class ProblemFacts {
     if (!legacy_direct_) {
       legacy_direct_.emplace();
       try {
-        const Plan plan = make_plan(p_, Policy::kAiterLegacy);
+        const Plan plan = make_plan(p_, *upstream_policy(ReduceVersion::kLegacy));
         for (const WorkInfo& w : plan.work_info) {
           if (w.partial_o_loc == -1) legacy_direct_->insert({w.qo_start, w.qo_end});
         }
@@ -90,7 +91,7 @@ class ProblemFacts {
     if (!fits_pr_not_legacy_) {
       fits_pr_not_legacy_ = false;
       try {
-        const Plan plan = make_plan(p_, Policy::kAiter);
+        const Plan plan = make_plan(p_, *upstream_policy(ReduceVersion::kFixed));
         const SizingInputs in = SizingInputs::from_problem(p_);
         const auto pr = capacity_overflows(plan, compute_capacity(in, SizingFormula::kPr3606), p_.tile_q);
         const auto old = capacity_overflows(plan, compute_capacity(in, SizingFormula::kLegacy), p_.tile_q);
@@ -153,8 +154,8 @@ std::vector<LedgerEntry> parse_ledger(std::string_view text) {
         LedgerCase lc;
         lc.name = c.at("name").get<std::string>();
         lc.problem = problem_from_json_text(c.at("problem").dump());
-        lc.policy = parse_policy(c.value("policy", "aiter"));
-        lc.contract = parse_policy(c.value("contract", "aiter"));
+        lc.policy = policy_named(c.at("policy").get<std::string>(), "ledger.policy");
+        lc.contract = policy_named(c.at("contract").get<std::string>(), "ledger.contract");
         lc.capacity = parse_formula(c.value("capacity", "pr3606"));
         if (c.contains("plan")) lc.plan = parse_plan(c.at("plan"), lc.policy);
         lc.expected = c.at("expected").get<std::map<std::string, int>>();

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
@@ -22,9 +22,9 @@ namespace mlaps {
 struct LedgerCase {
   std::string name;
   Problem problem;
-  Policy policy = Policy::kAiter;    // the plan is make_plan(problem, policy) ...
+  Policy policy = default_policy();  // the plan is make_plan(problem, policy) ...
   std::optional<Plan> plan;          // ... unless a hand-made plan is recorded (e.g. decode metadata)
-  Policy contract = Policy::kAiter;  // ValidateOptions::contract
+  Policy contract = default_policy();  // ValidateOptions::contract
   SizingFormula capacity = SizingFormula::kPr3606;  // buffers the plan is held to
   std::map<std::string, int> expected;              // invariant -> number of violations
   // invariant -> number of distinct query tiles [qo_start, qo_end) among those violations (optional).

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "cli/flags.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 
 namespace mlaps {
@@ -25,7 +25,7 @@ namespace mlaps {
 // A generated case: the problem, the policy that plans it, and the CLI verb that reproduces it.
 struct Case {
   Problem problem;
-  Policy policy = Policy::kAiter;
+  Policy policy;  // the default policy unless generated
   const char* verb = "check";
 };
 
@@ -217,8 +217,14 @@ inline rc::Gen<Problem> problem(const Options& o = {}) {
   return rc::gen::map(any_spec(o), [](const Spec& s) { return s.problem(); });
 }
 
+// Every row of the policy table (shrinks towards the first, the default).
+inline std::vector<Policy> all_policies() {
+  std::vector<Policy> out;
+  for (const PolicyDef& d : policies()) out.emplace_back(d);
+  return out;
+}
 inline rc::Gen<Policy> policy() {
-  return pick<Policy>({Policy::kAiter, Policy::kAiterLegacy});
+  return pick<Policy>(all_policies());
 }
 
 inline rc::Gen<Case> case_for(rc::Gen<Problem> p, rc::Gen<Policy> pol, const char* verb = "check") {
@@ -230,7 +236,7 @@ inline rc::Gen<Case> case_for(rc::Gen<Problem> p, rc::Gen<Policy> pol, const cha
 }
 
 inline rc::Gen<Case> aiter_case(const Options& o = {}) {
-  return case_for(problem(o), rc::gen::just(Policy::kAiter));
+  return case_for(problem(o), rc::gen::just(policy_named("aiter")));
 }
 
 // Small problems for the emulator and the float64 reference (block_size 1, gqa 1): batch <= 4, qo <= 257,
@@ -247,7 +253,7 @@ inline Options small_options() {
   return o;
 }
 
-inline rc::Gen<Case> small_case(Policy pol = Policy::kAiter) {
+inline rc::Gen<Case> small_case(Policy pol) {
   return case_for(problem(small_options()), rc::gen::just(pol), "run");
 }
 

@@ -38,6 +38,10 @@ using prop::assert_invariant;
 MLAPS_INVARIANT_PROP(WorkIndptrShape, inv::kWorkIndptrShape)
 MLAPS_INVARIANT_PROP(WorkIndptrMonotone, inv::kWorkIndptrMonotone)
 MLAPS_INVARIANT_PROP(WorkFields, inv::kWorkFields)
+MLAPS_INVARIANT_PROP(WorkHeadRange, inv::kHeadRange)
+MLAPS_INVARIANT_PROP(WorkTgRowsOnce, inv::kTgRowsOnce)
+MLAPS_INVARIANT_PROP(CoverageKvVisible, inv::kKvVisible)
+MLAPS_INVARIANT_PROP(ReduceSplits, inv::kReduceSplits)
 MLAPS_INVARIANT_PROP(ClusterHeads, inv::kClusterHeads)
 MLAPS_INVARIANT_PROP(CoverageTile, inv::kTileCoverage)
 MLAPS_INVARIANT_PROP(CoverageKv, inv::kKvCoverage)
@@ -59,6 +63,10 @@ const std::set<std::string>& all_invariants() {
   static const std::set<std::string> s = {inv::kWorkIndptrShape,
                                           inv::kWorkIndptrMonotone,
                                           inv::kWorkFields,
+                                          inv::kHeadRange,
+                                          inv::kTgRowsOnce,
+                                          inv::kKvVisible,
+                                          inv::kReduceSplits,
                                           inv::kClusterHeads,
                                           inv::kTileCoverage,
                                           inv::kKvCoverage,
@@ -92,11 +100,44 @@ RC_GTEST_PROP(AiterInvariant, NamesAreStable, ()) {
   }
 }
 
+// Every policy of the table holds its own contract on generated problems (the execution contract, the
+// upstream shape where it claims it, the pre-#3606 rules for a legacy-reduce policy; its deployed buffers),
+// up to the upstream defects the ledger records; a policy of the fixed reduce also holds the #3606 execution
+// contract with no contract named (what `mlaps check` applies by default). One rapidcheck run per policy,
+// so a failure names the policy and shrinks to a `mlaps check ... --policy NAME` line.
+TEST(EveryPolicy, HoldsItsContract) {
+  for (const PolicyDef& def : policies()) {
+    const Policy pol(def);
+    const bool ok = rc::check("policy " + std::string(def.name) + " holds its contract", [pol] {
+      const Case c = *pgen::case_for(pgen::problem(), rc::gen::just(pol));
+      assert_invariant(c, all_invariants(), pol);
+      if (pol.traits().reduce == ReduceVersion::kFixed) assert_invariant(c, all_invariants());
+    });
+    EXPECT_TRUE(ok) << "policy " << def.name;
+  }
+}
+
+// Every policy's plans fit its own capacity (policy_capacity), and that fits the formula it claims to be
+// deployable with (traits.sizing), buffer by buffer.
+RC_GTEST_PROP(EveryPolicy, FitsItsCapacity, ()) {
+  const Case c = *pgen::case_for(pgen::problem(), pgen::policy());
+  const SizingInputs in = SizingInputs::from_problem(c.problem);
+  const Capacity own = policy_capacity(c.policy, in);
+  const Capacity formula = compute_capacity(in, c.policy.traits().sizing);
+  RC_ASSERT(own.work_info <= formula.work_info);
+  RC_ASSERT(own.reduce_partial_map <= formula.reduce_partial_map);
+  RC_ASSERT(own.reduce_final_map <= formula.reduce_final_map);
+  if (c.policy->capacity) {  // a policy's own bound must hold on every plan (upstream's may not: ledger)
+    const auto over = capacity_overflows(make_plan(c.problem, c.policy), own, c.problem.tile_q);
+    RC_ASSERT(over.empty());
+  }
+}
+
 // The pre-fix contract holds for the legacy policy (its own buffer formula): the -1 fast path is correct
 // by the legacy rules; only the post-fix contract flags it.
 RC_GTEST_PROP(LegacyContract, AllInvariantsHoldForLegacyPolicy, ()) {
-  Case c = *pgen::case_for(pgen::problem(), rc::gen::just(Policy::kAiterLegacy));
-  assert_invariant(c, all_invariants(), Policy::kAiterLegacy);
+  Case c = *pgen::case_for(pgen::problem(), rc::gen::just(policy_named("aiter-legacy")));
+  assert_invariant(c, all_invariants(), policy_named("aiter-legacy"));
 }
 
 // Contract 2.5.2 exactly: under aiter, the tiles without a work are precisely the predicted trailing
@@ -118,7 +159,7 @@ const std::set<std::string> kPr3606 = {inv::kReduceEntry, inv::kReducePartials};
 
 bool pr3606_holds(const Case& c) {
   ValidateOptions opt;
-  opt.contract = Policy::kAiter;
+  opt.contract = policy_named("aiter");
   return prop::only(validate(c.problem, make_plan(c.problem, c.policy), opt), kPr3606).empty();
 }
 
@@ -130,7 +171,7 @@ RC_GTEST_PROP(Pr3606, HoldsForAiter, ()) {
 // The shrunk counterexample the mutation check finds (kept as a regression case; also the ledger's
 // legacy_minus1_fast_path/minimal case): one sequence, one row, one key, one TG.
 Case shrunk_legacy_case() {
-  return Case{Problem::from_lengths({1}, {1}, 1, /*causal=*/false, /*num_cu=*/1), Policy::kAiterLegacy};
+  return Case{Problem::from_lengths({1}, {1}, 1, /*causal=*/false, /*num_cu=*/1), policy_named("aiter-legacy")};
 }
 
 // Mutation check: the suite must catch the bug it exists for. Run the #3606 property against aiter-legacy
@@ -138,7 +179,7 @@ Case shrunk_legacy_case() {
 TEST(Pr3606, MutationCheckLegacyFailsAndShrinksSmall) {
   std::optional<Case> last_failure;  // shrinking only accepts failures: the last failure is the shrunk one
   auto property = [&] {
-    const Case c = *pgen::case_for(pgen::problem(), rc::gen::just(Policy::kAiterLegacy));
+    const Case c = *pgen::case_for(pgen::problem(), rc::gen::just(policy_named("aiter-legacy")));
     const bool ok = pr3606_holds(c);
     if (!ok) last_failure = c;
     RC_ASSERT(ok);
@@ -174,7 +215,7 @@ TEST(Pr3606, ShrunkLegacyCaseRegression) {
   EXPECT_EQ(plan.work_info[0].partial_o_loc, -1);
   EXPECT_TRUE(plan.reduce_final_map.empty());
   // The fixed policy on the same input gives the tile slot 0 and one reduce entry with one partial.
-  const Plan fixed = make_plan(c.problem, Policy::kAiter);
+  const Plan fixed = make_plan(c.problem, policy_named("aiter"));
   ASSERT_EQ(fixed.work_info.size(), 1u);
   EXPECT_EQ(fixed.work_info[0].partial_o_loc, 0);
   EXPECT_EQ(fixed.reduce_indptr, (std::vector<int32_t>{0, 1}));
@@ -224,7 +265,7 @@ RC_GTEST_PROP(Scheduler, DumpRoundTrip, ()) {
   o.all_cus = true;
   const Case c = *pgen::case_for(pgen::problem(o), pgen::policy());
   const Plan plan = make_plan(c.problem, c.policy);
-  const Capacity cap = compute_capacity(SizingInputs::from_problem(c.problem), formula_for(c.policy));
+  const Capacity cap = compute_capacity(SizingInputs::from_problem(c.problem), c.policy.traits().sizing);
   if (!capacity_overflows(plan, cap, c.problem.tile_q).empty()) return;  // buffers.fit's business
   const auto dir = std::filesystem::temp_directory_path() / ("mlaps_prop_dump_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);

@@ -34,7 +34,7 @@ inline std::string describe(const Case& c, const std::vector<Violation>& v, size
 
 // The violations of invariants `names` of c's plan under `contract` that the ledger does not explain.
 inline std::vector<Violation> unexplained_of(const Case& c, const std::set<std::string>& names,
-                                             Policy contract = Policy::kAiter) {
+                                             std::optional<Policy> contract = std::nullopt) {
   const Plan plan = make_plan(c.problem, c.policy);
   ValidateOptions opt;
   opt.contract = contract;
@@ -43,7 +43,7 @@ inline std::vector<Violation> unexplained_of(const Case& c, const std::set<std::
 
 // The property body: the invariant holds (up to known ledger defects) for the aiter policy.
 inline void assert_invariant(const Case& c, const std::set<std::string>& names,
-                             Policy contract = Policy::kAiter) {
+                             std::optional<Policy> contract = std::nullopt) {
   const auto v = unexplained_of(c, names, contract);
   if (!v.empty()) RC_FAIL(describe(c, v));
 }

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps {
 namespace {
@@ -197,7 +198,9 @@ AiterDump read_aiter_dump(const fs::path& dir) {
   plan.reduce_partial_map.assign(rpm.begin(), rpm.begin() + total);
   const bool any_direct = std::any_of(plan.work_info.begin(), plan.work_info.end(),
                                       [](const WorkInfo& w) { return w.partial_o_loc == -1; });
-  plan.policy = any_direct ? Policy::kAiterLegacy : Policy::kAiter;
+  // Upstream wrote it: the upstream row of the policy table whose reduce version the -1 works imply.
+  plan.reduce = any_direct ? ReduceVersion::kLegacy : ReduceVersion::kFixed;
+  if (const auto up = upstream_policy(plan.reduce)) plan.policy = std::string(up->name());
 
   Problem& p = d.problem;
   p.qo_indptr = std::move(qo);

@@ -25,8 +25,8 @@ struct AiterDump {
   // qo_indptr, kv_indptr, context_lens, num_cu (= work_indptr entries - 1) filled; num_heads_k guessed as the
   // largest q_head_range hi (right for gqa 1); heads/causal/gqa/block_size are the caller's to set.
   Problem problem;
-  // Trimmed to used lengths (n_final = first j with reduce_indptr[j] == reduce_indptr[last]); policy guessed:
-  // aiter-legacy if any partial_o_loc is -1, else aiter.
+  // Trimmed to used lengths (n_final = first j with reduce_indptr[j] == reduce_indptr[last]); reduce version
+  // legacy if any partial_o_loc is -1, else fixed; policy: the upstream row of the table with that version.
   Plan plan;
   Capacity capacity;  // the sizes found on disk
 };

@@ -13,18 +13,9 @@
 #include <utility>
 
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps {
-
-std::string_view policy_name(Policy p) {
-  return p == Policy::kAiterLegacy ? "aiter-legacy" : "aiter";
-}
-
-Policy parse_policy(std::string_view name) {
-  if (name == "aiter") return Policy::kAiter;
-  if (name == "aiter-legacy") return Policy::kAiterLegacy;
-  throw InputError("policy", "must be aiter or aiter-legacy (got '" + std::string(name) + "')");
-}
 
 namespace {
 
@@ -80,13 +71,19 @@ Geometry geometry(const Problem& p) {
   g.bs = p.block_size;
   g.bpu = p.kvlen_granularity() / p.block_size;
   g.qhg = p.qhead_granularity();
-  g.nc = std::gcd(p.num_heads_k, p.num_cu);
-  g.tpc = p.num_cu / g.nc;
-  g.khpc = p.num_heads_k / g.nc;
+  const ClusterGeometry c = cluster_geometry(p);
+  g.nc = c.num_clusters;
+  g.tpc = c.tgs_per_cluster;
+  g.khpc = c.kheads_per_cluster;
   return g;
 }
 
 }  // namespace
+
+ClusterGeometry cluster_geometry(const Problem& p) {
+  const int32_t nc = std::gcd(p.num_heads_k, p.num_cu);
+  return ClusterGeometry{nc, p.num_cu / nc, p.num_heads_k / nc};
+}
 
 std::vector<QTile> make_query_tiles(const Problem& p) {
   std::vector<QTile> tiles;
@@ -98,11 +95,17 @@ std::vector<QTile> make_query_tiles(const Problem& p) {
 // Plain version: the upstream loop, literally (contract 2.3), one call of the kernel per cluster.
 
 Plan make_plan_plain(const Problem& p, Policy policy) {
+  if (!policy.traits().upstream_shape) {
+    throw InputError("policy", "the plain upstream loop models only policies claiming upstream's shape, not '" +
+                                   std::string(policy.name()) + "'");
+  }
   validate_problem(p);
+  const bool legacy = policy.traits().reduce == ReduceVersion::kLegacy;
   const Geometry g = geometry(p);
   std::vector<QTile> tiles;
   Plan plan;
-  plan.policy = policy;
+  plan.policy = std::string(policy.name());
+  plan.reduce = policy.traits().reduce;
   plan.work_indptr.assign(static_cast<size_t>(p.num_cu) + 1, 0);
   std::vector<WorkInfo> works;
   for (int32_t cluster = 0; cluster < g.nc; ++cluster) {
@@ -127,7 +130,7 @@ Plan make_plan_plain(const Problem& p, Policy policy) {
           int32_t consume;
           if (rem_kv <= cap * g.bs) {  // the tile finishes in this TG
             consume = rem_blocks;
-            const int32_t pol = (policy == Policy::kAiterLegacy && block == 0) ? -1 : g.G * partial++;
+            const int32_t pol = (legacy && block == 0) ? -1 : g.G * partial++;
             const int32_t kv_end = std::min(kv_start + consume, p.kv_indptr[t.batch + 1]);
             works.push_back(WorkInfo{t.batch, pol, t.qo_start, t.qo_end, kv_start, kv_end, 0, qhr});
             ++tile;
@@ -153,14 +156,14 @@ Plan make_plan_plain(const Problem& p, Policy policy) {
     }
   }
   plan.work_info = std::move(works);
-  build_reduce_info(policy, plan.work_info, plan);
+  build_reduce_info(plan.reduce, plan.work_info, plan);
   return plan;
 }
 
-void build_reduce_info(Policy policy, const std::vector<WorkInfo>& works, Plan& plan) {
+void build_reduce_info(ReduceVersion version, const std::vector<WorkInfo>& works, Plan& plan) {
   std::map<std::pair<int32_t, int32_t>, std::set<int32_t>> reduce_map;
   for (const WorkInfo& w : works) {
-    if (policy == Policy::kAiterLegacy && w.partial_o_loc == -1) continue;  // HEAD's skip; PR-head removes it
+    if (version == ReduceVersion::kLegacy && w.partial_o_loc == -1) continue;  // HEAD's skip; PR-head removes it
     reduce_map[{w.qo_start, w.qo_end}].insert(w.partial_o_loc);
   }
   plan.reduce_indptr.assign(1, 0);
@@ -198,19 +201,77 @@ void copy_shifting_heads(WorkInfo* dst, const WorkInfo* src, int32_t n, uint32_t
   }
 }
 
+// work_info rows and work_indptr entries of clusters [c0, c1): cluster by cluster, TG by TG, head by head.
+// Cluster c, head kho of the cluster is the pieces with q_head_range = pack(lo, hi) for K head
+// c * khpc + kho, i.e. the pieces' q_head_range 0 plus (c * khpc + kho) * qhg * (1 + 2^16) (hi <= 0xFFFF,
+// so no carry). Every cluster holds khpc * npieces rows, so a cluster's rows start at c * khpc * npieces
+// and disjoint cluster ranges can be written concurrently.
+void write_works(const Geometry& g, const ClusterSchedule& sched, const PlanSpans& out, int32_t c0, int32_t c1) {
+  int32_t* indptr = out.work_indptr.data();
+  WorkInfo* dst = out.work_info.data();
+  const WorkInfo* pieces = sched.pieces.data();
+  const int32_t* tg_end = sched.tg_end.data();
+  const int32_t npieces = static_cast<int32_t>(sched.pieces.size());
+  const uint32_t head_step = static_cast<uint32_t>(g.qhg) * 0x10001u;
+  const uint32_t head_hi = static_cast<uint32_t>(g.qhg) << 16;
+  for (int32_t c = c0; c < c1; ++c) {
+    int32_t idx = c * g.khpc * npieces;  // < num_works, an int32_t
+    int32_t* ip = indptr + static_cast<size_t>(c) * g.tpc;
+    const uint32_t kh0 = static_cast<uint32_t>(c * g.khpc);
+    if (g.khpc == 1) {
+      const uint32_t delta = kh0 * head_step + head_hi;
+      copy_shifting_heads(dst + idx, pieces, npieces, delta);
+      for (int32_t tg = 0; tg < g.tpc; ++tg) ip[tg + 1] = idx + tg_end[tg];
+      continue;
+    }
+    int32_t begin = 0;
+    for (int32_t tg = 0; tg < g.tpc; ++tg) {
+      const int32_t end = tg_end[tg];
+      const int32_t cnt = end - begin;
+      for (int32_t kho = 0; kho < g.khpc; ++kho) {
+        const uint32_t delta = (kh0 + static_cast<uint32_t>(kho)) * head_step + head_hi;
+        copy_shifting_heads(dst + idx, pieces + begin, cnt, delta);
+        idx += cnt;
+      }
+      ip[tg + 1] = idx;
+      begin = end;
+    }
+  }
+}
+
 }  // namespace
+
+void write_replicated_works(const Problem& p, const ClusterSchedule& sched, const PlanSpans& out,
+                            const PlanIntoOptions& opt) {
+  const Geometry g = geometry(p);
+  out.work_indptr[0] = 0;
+  const int64_t work_bytes = int64_t{p.num_heads_k} * static_cast<int64_t>(sched.pieces.size()) *
+                             static_cast<int64_t>(sizeof(WorkInfo));
+  const int nt = static_cast<int>(std::min<int64_t>(opt.num_threads, g.nc));
+  if (nt > 1 && work_bytes >= opt.parallel_min_bytes) {
+    // Clusters split into nt contiguous ranges, one per thread: each thread's rows are one contiguous span.
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      write_works(g, sched, out, static_cast<int32_t>(int64_t{g.nc} * t / n),
+                  static_cast<int32_t>(int64_t{g.nc} * (t + 1) / n));
+    }
+  } else {
+    write_works(g, sched, out, 0, g.nc);
+  }
+}
 
 struct PlanCore {
   const Problem& p;
-  Policy policy;
+  bool legacy;  // HEAD's -1 fast path (aiter-legacy)
   PlanWorkspace& ws;
   Geometry g;
   PlanSizes sizes;
   int32_t npieces = 0;
   int32_t touched = 0;  // tiles [0, touched) got at least one piece (the scheduled tiles are a prefix)
 
-  PlanCore(const Problem& prob, Policy pol, PlanWorkspace& w)
-      : p(prob), policy(pol), ws(w), g(geometry(prob)) {}
+  PlanCore(const Problem& prob, bool legacy_fast_path, PlanWorkspace& w)
+      : p(prob), legacy(legacy_fast_path), ws(w), g(geometry(prob)) {}
 
   // One cluster, one head: the distribution loop of contract 2.3 with q_head_range 0. Pieces go to
   // ws.pieces_[0, npieces); tile t's pieces are [tile_first_piece_[t], tile_first_piece_[t + 1]) for
@@ -224,7 +285,6 @@ struct PlanCore {
     if (ws.tile_first_piece_.size() < static_cast<size_t>(ntiles) + 1)
       ws.tile_first_piece_.resize(static_cast<size_t>(ntiles) + 1);
     ws.tg_end_.resize(static_cast<size_t>(g.tpc));
-    const bool legacy = policy == Policy::kAiterLegacy;
     // Specialised on the two flags the per-tile path tests, so the hot loop keeps its state in registers.
     Distributed d;
     if (p.causal) {
@@ -347,58 +407,11 @@ struct PlanCore {
     return r < (n + 1) / 2 ? 2 * r : 2 * (n - 1 - r) + 1;
   }
 
-  // work_info rows and work_indptr entries of clusters [c0, c1): cluster by cluster, TG by TG, head by head.
-  // Cluster c, head kho of the cluster is the pieces with q_head_range = pack(lo, hi) for K head
-  // c * khpc + kho, i.e. the pieces' q_head_range 0 plus (c * khpc + kho) * qhg * (1 + 2^16) (hi <= 0xFFFF,
-  // so no carry). Every cluster holds khpc * npieces rows, so a cluster's rows start at c * khpc * npieces
-  // and disjoint cluster ranges can be written concurrently.
-  void write_works(const PlanSpans& out, int32_t c0, int32_t c1) const {
-    int32_t* indptr = out.work_indptr.data();
-    WorkInfo* dst = out.work_info.data();
-    const WorkInfo* pieces = ws.pieces_.data();
-    const int32_t* tg_end = ws.tg_end_.data();
-    const uint32_t head_step = static_cast<uint32_t>(g.qhg) * 0x10001u;
-    const uint32_t head_hi = static_cast<uint32_t>(g.qhg) << 16;
-    for (int32_t c = c0; c < c1; ++c) {
-      int32_t idx = c * g.khpc * npieces;  // < num_works, an int32_t
-      int32_t* ip = indptr + static_cast<size_t>(c) * g.tpc;
-      const uint32_t kh0 = static_cast<uint32_t>(c * g.khpc);
-      if (g.khpc == 1) {
-        const uint32_t delta = kh0 * head_step + head_hi;
-        copy_shifting_heads(dst + idx, pieces, npieces, delta);
-        for (int32_t tg = 0; tg < g.tpc; ++tg) ip[tg + 1] = idx + tg_end[tg];
-        continue;
-      }
-      int32_t begin = 0;
-      for (int32_t tg = 0; tg < g.tpc; ++tg) {
-        const int32_t end = tg_end[tg];
-        const int32_t cnt = end - begin;
-        for (int32_t kho = 0; kho < g.khpc; ++kho) {
-          const uint32_t delta = (kh0 + static_cast<uint32_t>(kho)) * head_step + head_hi;
-          copy_shifting_heads(dst + idx, pieces + begin, cnt, delta);
-          idx += cnt;
-        }
-        ip[tg + 1] = idx;
-        begin = end;
-      }
-    }
-  }
-
   void write(const PlanSpans& out, const PlanIntoOptions& opt) const {
-    out.work_indptr[0] = 0;
-    const int64_t work_bytes = int64_t{sizes.num_works} * static_cast<int64_t>(sizeof(WorkInfo));
-    const int nt = static_cast<int>(std::min<int64_t>(opt.num_threads, g.nc));
-    if (nt > 1 && work_bytes >= opt.parallel_min_bytes) {
-      // Clusters split into nt contiguous ranges, one per thread: each thread's rows are one contiguous span.
-#pragma omp parallel num_threads(nt)
-      {
-        const int t = omp_get_thread_num(), n = omp_get_num_threads();
-        write_works(out, static_cast<int32_t>(int64_t{g.nc} * t / n),
-                    static_cast<int32_t>(int64_t{g.nc} * (t + 1) / n));
-      }
-    } else {
-      write_works(out, 0, g.nc);
-    }
+    write_replicated_works(p,
+                           ClusterSchedule{std::span<const WorkInfo>(ws.pieces_.data(), static_cast<size_t>(npieces)),
+                                           std::span<const int32_t>(ws.tg_end_.data(), static_cast<size_t>(g.tpc))},
+                           out, opt);
     // Reduce info: tiles in global row order (batch by batch, range by range), slots ascending (= piece
     // order).
     const WorkInfo* pieces = ws.pieces_.data();
@@ -406,7 +419,6 @@ struct PlanCore {
     int32_t* rip = out.reduce_indptr.data();
     FinalLoc* rfm = out.reduce_final_map.data();
     int32_t* rpm = out.reduce_partial_map.data();
-    const bool legacy = policy == Policy::kAiterLegacy;
     int32_t entry = 0, total = 0;
     rip[0] = 0;
     int32_t base = 0;
@@ -450,59 +462,12 @@ struct PlanCore {
   }
 };
 
-namespace {
-
-void check_span(const char* name, size_t have, int64_t need) {
-  if (static_cast<int64_t>(have) < need) {
-    throw InputError(
-        name, "buffer has " + std::to_string(have) + " entries, the plan needs " + std::to_string(need));
-  }
-}
-
-}  // namespace
-
-PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, PlanWorkspace& ws,
-                         const PlanIntoOptions& opt) {
-  if (opt.num_threads < 1) {
-    throw InputError("num_threads", "must be >= 1, got " + std::to_string(opt.num_threads));
-  }
-  const ProblemTotals totals = validate_problem(p);
-  PlanCore core(p, policy, ws);
+PlanSizes plan_upstream(const Problem& p, const ProblemTotals& totals, bool legacy, PlanOutput& out,
+                        PlanWorkspace& ws, const PlanIntoOptions& opt) {
+  PlanCore core(p, legacy, ws);
   core.schedule(totals);
-  const PlanSizes& s = core.sizes;
-  check_span("work_indptr", out.work_indptr.size(), int64_t{p.num_cu} + 1);
-  check_span("work_info", out.work_info.size(), s.num_works);
-  check_span("reduce_indptr", out.reduce_indptr.size(), int64_t{s.num_reduce_entries} + 1);
-  check_span("reduce_final_map", out.reduce_final_map.size(), s.num_reduce_entries);
-  check_span("reduce_partial_map", out.reduce_partial_map.size(), s.num_partials);
-  core.write(out, opt);
-  std::fill(out.reduce_indptr.begin() + s.num_reduce_entries + 1, out.reduce_indptr.end(), s.num_partials);
-  if (opt.zero_tails) {
-    std::fill(out.work_indptr.begin() + p.num_cu + 1, out.work_indptr.end(), 0);
-    std::fill(out.work_info.begin() + s.num_works, out.work_info.end(), WorkInfo{});
-    std::fill(out.reduce_final_map.begin() + s.num_reduce_entries, out.reduce_final_map.end(), FinalLoc{});
-    std::fill(out.reduce_partial_map.begin() + s.num_partials, out.reduce_partial_map.end(), 0);
-  }
-  return s;
-}
-
-Plan make_plan(const Problem& p, Policy policy) {
-  const ProblemTotals totals = validate_problem(p);
-  thread_local PlanWorkspace ws;
-  PlanCore core(p, policy, ws);
-  core.schedule(totals);
-  const PlanSizes& s = core.sizes;
-  Plan plan;
-  plan.policy = policy;
-  plan.work_indptr.resize(static_cast<size_t>(p.num_cu) + 1);
-  plan.work_info.resize(static_cast<size_t>(s.num_works));
-  plan.reduce_indptr.resize(static_cast<size_t>(s.num_reduce_entries) + 1);
-  plan.reduce_final_map.resize(static_cast<size_t>(s.num_reduce_entries));
-  plan.reduce_partial_map.resize(static_cast<size_t>(s.num_partials));
-  core.write(PlanSpans{plan.work_indptr, plan.work_info, plan.reduce_indptr, plan.reduce_final_map,
-                       plan.reduce_partial_map},
-             PlanIntoOptions{});
-  return plan;
+  core.write(out.reserve(core.sizes), opt);
+  return core.sizes;
 }
 
 }  // namespace mlaps

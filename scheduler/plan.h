@@ -11,24 +11,15 @@
 
 namespace mlaps {
 
-enum class Policy {
-  kAiter,        // post-#3606: every piece gets a partial slot, every scheduled tile a reduce entry
-  kAiterLegacy,  // pre-#3606 (upstream e4048607a5): a tile absorbed whole by one TG gets partial_o_loc = -1
-};
-std::string_view policy_name(Policy p);
-Policy parse_policy(std::string_view name);  // "aiter" | "aiter-legacy"; throws InputError("policy", ...)
-
-// Which reduce semantics pair with a plan (contract 5.2/5.3).
+// Which reduce semantics a plan is correct under (contract 5.2/5.3); a policy trait (policy.h).
 enum class ReduceVersion {
   kLegacy,  // n == 1 skipped
   kFixed,   // n == 1 processed unless reduce_partial_map[start] == -1 (merged #3606 guard)
 };
-inline ReduceVersion reduce_version_for(Policy p) {
-  return p == Policy::kAiterLegacy ? ReduceVersion::kLegacy : ReduceVersion::kFixed;
-}
 
 struct Plan {
-  Policy policy = Policy::kAiter;
+  std::string policy;                          // the policy's name (policy.h); empty if unknown
+  ReduceVersion reduce = ReduceVersion::kFixed;  // the reduce its executors run (the policy's trait)
   std::vector<int32_t> work_indptr;         // [num_cu + 1]
   std::vector<WorkInfo> work_info;          // [work_indptr.back()]
   std::vector<int32_t> reduce_indptr;       // [n_final + 1]
@@ -51,19 +42,17 @@ struct QTile {
 };
 std::vector<QTile> make_query_tiles(const Problem& p);
 
-// The scheduler: upstream's get_ps_metadata_v1 host path, byte for byte. Validates the problem first.
-// Fast: every cluster and every head of a cluster repeat the same KV partition (contract 2.1), so one
-// cluster's pieces are computed once and replicated with each head's q_head_range.
-Plan make_plan(const Problem& p, Policy policy);
-
-// The plain, literal transcription of the upstream loop (one pass per cluster and per head, std::map reduce).
-// Baseline for benchmarks and the oracle make_plan is tested against, byte for byte.
-Plan make_plan_plain(const Problem& p, Policy policy);
-
-// Scratch reused across make_plan_into calls: after warm-up a call allocates nothing.
+// Scratch reused across plan calls: after warm-up a call allocates nothing. The private part belongs to the
+// upstream scheduler; `scratch` is for any other policy's own use.
 class PlanWorkspace {
  public:
   PlanWorkspace() = default;
+
+  struct Scratch {
+    std::vector<WorkInfo> works[2];
+    std::vector<int32_t> i32[4];
+    std::vector<int64_t> i64[2];
+  } scratch;
 
  private:
   friend struct PlanCore;
@@ -102,13 +91,41 @@ struct PlanIntoOptions {
   int64_t parallel_min_bytes = int64_t{512} << 10;
 };
 
-// Fills caller buffers with the plan (used prefix) and sets reduce_indptr's tail to num_partials as upstream
-// does. Throws InputError (naming the buffer) before writing anything if a buffer is too small, or naming
-// num_threads if it is < 1. No allocation beyond `ws`'s first growth.
-PlanSizes make_plan_into(const Problem& p, Policy policy, const PlanSpans& out, PlanWorkspace& ws,
-                         const PlanIntoOptions& opt = {});
+// Upstream's cluster layout (contract 2.1): gcd(K heads, CUs) clusters; cluster c owns TGs
+// [c*tgs_per_cluster, (c+1)*tgs_per_cluster) and K heads [c*kheads_per_cluster, (c+1)*kheads_per_cluster).
+struct ClusterGeometry {
+  int32_t num_clusters;
+  int32_t tgs_per_cluster;
+  int32_t kheads_per_cluster;
+};
+ClusterGeometry cluster_geometry(const Problem& p);
 
-// generate_reduce_info (contract 3) over the given works; exposed for tests and dump round trips.
-void build_reduce_info(Policy policy, const std::vector<WorkInfo>& works, Plan& plan);
+class PlanOutput;  // policy.h
+// The scheduler of the upstream rows of the policy table (policy.h: make_plan, make_plan_into): upstream's
+// get_ps_metadata_v1 host path, byte for byte; `legacy` = HEAD e4048607a5 (a tile absorbed whole by one TG
+// gets partial_o_loc = -1 and no reduce entry), otherwise PR #3606 (every piece a slot).
+// Fast: every cluster and every head of a cluster repeat the same KV partition (contract 2.1), so one
+// cluster's pieces are computed once and replicated with each head's q_head_range.
+PlanSizes plan_upstream(const Problem& p, const ProblemTotals& totals, bool legacy, PlanOutput& out,
+                        PlanWorkspace& ws, const PlanIntoOptions& opt);
+
+// One cluster's schedule for one K head (q_head_range 0), TG by TG: TG t's pieces are
+// pieces[tg_end[t-1], tg_end[t]) (tg_end[-1] = 0), tg_end has one entry per TG of a cluster.
+struct ClusterSchedule {
+  std::span<const WorkInfo> pieces;
+  std::span<const int32_t> tg_end;
+};
+
+// Writes work_indptr[0, num_cu] and work_info[0, num_works) of a head-invariant plan in upstream's layout
+// (contract 2.1, 2.3): cluster c owns TGs [c*tpc, (c+1)*tpc) and K heads [c*khpc, (c+1)*khpc); each TG lists
+// its pieces for the cluster's first K head, then the same pieces for the next, ... with that head's
+// q_head_range. num_works = num_heads_k * pieces.size(). Honours opt.num_threads / parallel_min_bytes
+// (byte-identical output for any thread count).
+void write_replicated_works(const Problem& p, const ClusterSchedule& s, const PlanSpans& out,
+                            const PlanIntoOptions& opt);
+
+// generate_reduce_info (contract 3) over the given works; exposed for tests and dump round trips. kLegacy
+// skips -1 works (HEAD); kFixed lists every work's partial_o_loc (PR #3606).
+void build_reduce_info(ReduceVersion version, const std::vector<WorkInfo>& works, Plan& plan);
 
 }  // namespace mlaps

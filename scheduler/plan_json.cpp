@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scheduler/policy.h"
+
 namespace mlaps {
 
 std::string plan_to_json_text(const Plan& plan, const Capacity& cap, SizingFormula f, int indent) {
@@ -18,7 +20,7 @@ std::string plan_to_json_text(const Plan& plan, const Capacity& cap, SizingFormu
   j["reduce_indptr"] = plan.reduce_indptr;
   j["reduce_final_map"] = std::move(finals);
   j["reduce_partial_map"] = plan.reduce_partial_map;
-  j["capacity"] = {{"formula", f == SizingFormula::kLegacy ? "legacy" : "pr3606"},
+  j["capacity"] = {{"formula", sizing_name(f)},
                    {"work_indptr", cap.work_indptr},
                    {"work_info", cap.work_info},
                    {"reduce_indptr", cap.reduce_indptr},

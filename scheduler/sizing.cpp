@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps {
 
@@ -176,7 +177,7 @@ Problem problem_of(const EngineLimits& lim, const Batch& b) {
 }
 
 bool every_piece_has_slot(Policy policy, bool need_lse) {
-  return policy == Policy::kAiter && need_lse;
+  return policy.traits().reduce == ReduceVersion::kFixed && need_lse;
 }
 
 }  // namespace mlaps

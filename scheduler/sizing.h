@@ -11,6 +11,8 @@
 
 namespace mlaps {
 
+class Policy;  // scheduler/policy.h
+
 enum class SizingFormula {
   kLegacy,  // pre-#3606: max_works = (B + cpc - 1) * mq * nhk, max_partials = min(B + cpc - 1, 2*(cpc-1)) *
             // mq
@@ -40,11 +42,6 @@ struct Capacity {
 };
 
 Capacity compute_capacity(const SizingInputs& in, SizingFormula formula);
-
-// Capacity formula the policy is deployed with: legacy <-> kLegacy, aiter <-> kPr3606.
-inline SizingFormula formula_for(Policy p) {
-  return p == Policy::kAiterLegacy ? SizingFormula::kLegacy : SizingFormula::kPr3606;
-}
 
 // One message per buffer the plan overflows (empty when it fits), e.g.
 // "reduce_partial_map: needs 64 entries, capacity 8".

@@ -55,6 +55,7 @@
 #include <random>
 
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 
 namespace mlaps {
@@ -77,7 +78,17 @@ int64_t cdiv(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+// The bound models upstream's algorithm: its fixed row when every piece has a slot, else its legacy row
+// (a whole tile written directly, -1).
+Policy upstream_row(bool every) {
+  return *upstream_policy(every ? ReduceVersion::kFixed : ReduceVersion::kLegacy);
+}
+
 Ctx make_ctx(const EngineLimits& lim, Policy policy) {
+  if (!policy.traits().upstream_shape) {
+    throw InputError("policy", "the tight bound models upstream's algorithm; '" + std::string(policy.name()) +
+                                   "' does not claim its shape");
+  }
   lim.validate();
   Ctx c{lim, policy, every_piece_has_slot(policy, lim.need_lse), 0, 0, 0, 0, 0, 0, 0, 0, {}};
   c.G = lim.qlen_granularity();
@@ -113,8 +124,7 @@ std::optional<BufferCounts> evaluate(const Ctx& c, const Batch& b) {
                                       c.lim.gqa_ratio, 1);
     p.tile_q = c.lim.tile_q;
     p.tile_kv = c.lim.tile_kv;
-    BufferCounts r =
-        counts_of(make_plan(p, c.every ? Policy::kAiter : Policy::kAiterLegacy), static_cast<int32_t>(c.G));
+    BufferCounts r = counts_of(make_plan(p, upstream_row(c.every)), static_cast<int32_t>(c.G));
     r.works = *r.works * c.nhk;
     return r;
   } catch (const InputError&) {
@@ -352,7 +362,7 @@ OverflowSearch smallest_overflow(const EngineLimits& lim, Policy policy, const C
   }
   out.status = OverflowSearch::Status::kNotFound;
   int evaluations = 0;
-  const Policy plan_policy = c.every ? Policy::kAiter : Policy::kAiterLegacy;
+  const Policy plan_policy = upstream_row(c.every);
   for (int64_t tiles = lb; tiles <= c.n && evaluations < 2000; ++tiles) {
     bool found = false;
     construct(c, tiles, [&](const Batch& b) {

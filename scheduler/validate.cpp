@@ -53,6 +53,8 @@ class Validator {
 
   int32_t B_ = 0, G_ = 0, bs_ = 0, bpu_ = 0, gqa_ = 0, nhk_ = 0, nhq_ = 0, nc_ = 0, tpc_ = 0, khpc_ = 0;
   int32_t average_ = 0, reminder_ = 0;
+  bool legacy_contract_ = false;  // the pre-#3606 contract (-1 iff a tile is whole) instead of #3606's
+  bool upstream_shape_ = false;   // check the upstream-shape contract too
   Capacity cap_;
   std::vector<int32_t> range_base_;  // [B+1]: first range id of each batch
   std::vector<Tile> tiles_;          // range order
@@ -64,10 +66,14 @@ class Validator {
   std::vector<int32_t> by_tile_head_;  // works with tile and head, sorted by (tile, head, index)
   std::vector<int32_t> by_head_;       // works with a head, sorted by (head, index)
   std::vector<char> scheduled_;        // per tile: at least one work
+  std::vector<int32_t> grp_;           // scratch: one (tile, head) group in KV order
+  std::vector<std::pair<int32_t, int32_t>> tgs_;  // scratch: (TG, work) of one group
 
   void add(const char* inv, std::string detail, int32_t tg = -1, int32_t head = -1, int32_t qs = -1,
            int32_t qe = -1, int32_t work = -1) {
-    out_.push_back(Violation{inv, std::move(detail), tg, head, qs, qe, work});
+    const Contract c = contract_of(inv);
+    if (c == Contract::kUpstreamShape && !upstream_shape_) return;
+    out_.push_back(Violation{inv, std::move(detail), tg, head, qs, qe, work, c});
   }
   void add_work(const char* inv, std::string detail, int32_t w) {
     const WorkInfo& wi = plan_.work_info[w];
@@ -86,8 +92,18 @@ class Validator {
     nc_ = std::gcd(nhk_, p_.num_cu);
     tpc_ = p_.num_cu / nc_;
     khpc_ = nhk_ / nc_;
-    cap_ = opt_.capacity ? *opt_.capacity
-                         : compute_capacity(SizingInputs::from_problem(p_), formula_for(opt_.contract));
+    legacy_contract_ = opt_.contract && opt_.contract->traits().reduce == ReduceVersion::kLegacy;
+    if (opt_.contract) {
+      upstream_shape_ = opt_.contract->traits().upstream_shape;
+    } else if (const auto own = find_policy(plan_.policy)) {
+      upstream_shape_ = own->traits().upstream_shape;
+    }
+    if (opt_.capacity) {
+      cap_ = *opt_.capacity;
+    } else {
+      const Policy sized = opt_.contract ? *opt_.contract : find_policy(plan_.policy).value_or(default_policy());
+      cap_ = policy_capacity(sized, SizingInputs::from_problem(p_));
+    }
 
     range_base_.assign(static_cast<size_t>(B_) + 1, 0);
     for (int32_t b = 0; b < B_; ++b) range_base_[b + 1] = range_base_[b] + (p_.qo_len(b) + G_ - 1) / G_;
@@ -180,17 +196,21 @@ class Validator {
           bad.push_back(fmt::format("kv_offset {} not in [0,{}]", wi.kv_offset, p_.context_lens[b]));
         }
       }
-      const int32_t lo = wi.q_head_lo(), hi = wi.q_head_hi();
-      if (lo % gqa_ != 0 || hi != lo + gqa_ || hi > nhq_) {
-        bad.push_back(fmt::format("q_head_range [{},{}) is not one K head's q heads (gqa {}, {} q heads)", lo,
-                                  hi, gqa_, nhq_));
-      } else {
-        head_of_[w] = lo / gqa_;
-      }
       if (!bad.empty()) {
         std::string d = fmt::format("work {}: ", w);
         for (size_t i = 0; i < bad.size(); ++i) d += (i ? "; " : "") + bad[i];
         add_work(inv::kWorkFields, std::move(d), w);
+      }
+      // The kernel reads one K head per work (Gqa = 1 kernels: q head h reads K/V head h / gqa); a range
+      // crossing K heads or past the q heads reads the wrong K/V or writes outside O.
+      const int32_t lo = wi.q_head_lo(), hi = wi.q_head_hi();
+      if (lo % gqa_ != 0 || hi != lo + gqa_ || hi > nhq_) {
+        add_work(inv::kHeadRange,
+                 fmt::format("work {}: q_head_range [{},{}) is not one K head's q heads (gqa {}, {} q heads)", w,
+                             lo, hi, gqa_, nhq_),
+                 w);
+      } else {
+        head_of_[w] = lo / gqa_;
       }
       const int32_t tg = tg_of_[w];
       if (tg >= 0 && tg < p_.num_cu && head_of_[w] >= 0 && tg / tpc_ != head_of_[w] / khpc_) {
@@ -213,7 +233,7 @@ class Validator {
               w);
         }
       }
-      if (opt_.contract == Policy::kAiter && pol == -1) {
+      if (!legacy_contract_ && pol == -1) {
         add_work(inv::kSlotPolicy,
                  fmt::format("partial_o_loc -1: rows {} get no LSE (#3606)", rows(wi.qo_start, wi.qo_end)),
                  w);
@@ -268,7 +288,30 @@ class Validator {
         }
         scheduled_[t] = 1;
         cuts[h] += static_cast<int64_t>(n) - 1;
-        const int32_t* grp = by_tile_head_.data() + g0;
+        // The pieces in KV order (upstream lists them so; another policy may place them in any TG order).
+        grp_.assign(by_tile_head_.begin() + static_cast<std::ptrdiff_t>(g0),
+                    by_tile_head_.begin() + static_cast<std::ptrdiff_t>(k));
+        if (n > 1) {
+          std::stable_sort(grp_.begin(), grp_.end(), [&](int32_t a, int32_t c) {
+            return plan_.work_info[a].kv_start < plan_.work_info[c].kv_start;
+          });
+          // work.tg_rows_once: one TG, two works for the same rows and head. Upstream never emits it (a TG
+          // takes one contiguous run of a tile); the vendor kernel's behaviour on it is unknown (it may keep
+          // a tile's Q or softmax state across consecutive works), and any such pair merges into one piece.
+          tgs_.clear();
+          for (int32_t w : grp_) tgs_.emplace_back(tg_of_[w], w);
+          std::sort(tgs_.begin(), tgs_.end());
+          for (size_t i = 1; i < tgs_.size(); ++i) {
+            if (tgs_[i].first >= 0 && tgs_[i].first == tgs_[i - 1].first) {
+              add_work(inv::kTgRowsOnce,
+                       fmt::format("TG {} holds works {} and {} for the same rows {} and K head {}",
+                                   tgs_[i].first, tgs_[i - 1].second, tgs_[i].second,
+                                   rows(tile.qo_start, tile.qo_end), h),
+                       tgs_[i].second);
+            }
+          }
+        }
+        const int32_t* grp = grp_.data();
         // coverage.kv: contiguous from the sequence start, covering the visible keys; non-last pieces end
         // before eff.
         const WorkInfo& first = plan_.work_info[grp[0]];
@@ -292,6 +335,16 @@ class Validator {
             }
           }
           const int64_t end_tok = (int64_t{wi.kv_end} - base) * bs_;
+          // coverage.kv_visible: a piece that starts at or past the tile's visible keys does only masked
+          // work: every row of it is empty (O = 0, LSE = -inf by the model; unknown on the vendor kernel).
+          // Only an empty first piece may (a tile with no visible key).
+          const int64_t start_tok = (int64_t{wi.kv_start} - base) * bs_;
+          if ((i > 0 || wi.kv_end > wi.kv_start) && start_tok >= tile.eff) {
+            add_work(inv::kKvVisible,
+                     fmt::format("piece {} of {} starts at token {}, the tile's rows see tokens [0,{})", i + 1, n,
+                                 start_tok, std::max(0, tile.eff)),
+                     grp[i]);
+          }
           if (!last && end_tok >= tile.eff) {
             add_work(inv::kKvCoverage,
                      fmt::format("non-last piece ends at token {} >= effective kv {}", end_tok, tile.eff),
@@ -317,7 +370,7 @@ class Validator {
             }
           }
           // slot.policy under the legacy contract: -1 iff the tile is one piece.
-          if (opt_.contract == Policy::kAiterLegacy) {
+          if (legacy_contract_) {
             if (n == 1 && wi.partial_o_loc != -1) {
               add_work(inv::kSlotPolicy,
                        fmt::format("single piece of its tile has partial_o_loc {}, legacy gives -1",
@@ -536,68 +589,78 @@ class Validator {
         entry_of[t] = i;
       }
     }
-    // Expected partial set of every tile: the slots of all its works (all heads), -1 skipped under legacy.
-    // by_tile_head_ holds each tile's works contiguously, head by head; every head normally repeats the first
-    // head's slots, so only a differing head's slots are added before the sort.
-    std::vector<int32_t> got, ex, first, cur;
+    // Every head of a tile must list exactly the entry's partials, in KV order: mla_reduce_v1 reads one
+    // partial list per tile for every head (-1 pieces skipped under the pre-#3606 contract, where they are
+    // direct writes).
+    std::vector<int32_t> got, cur, any;
     size_t k = 0;
     for (size_t t = 0; t < tiles_.size(); ++t) {
-      ex.clear();
-      bool have_first = false;
+      const Tile& tile = tiles_[t];
+      const int32_t entry = static_cast<int32_t>(entry_of[t]);
+      std::pair<int64_t, int64_t> range{0, 0};
+      if (entry >= 0) {
+        range = entry_range(entry);
+        got.assign(pm.begin() + range.first, pm.begin() + range.second);
+      }
+      bool has_slots = false, reported = false;
+      any.clear();
       while (k < by_tile_head_.size() && tile_of_[by_tile_head_[k]] == static_cast<int32_t>(t)) {
         const int32_t head = head_of_[by_tile_head_[k]];
-        cur.clear();
+        grp_.clear();
         for (; k < by_tile_head_.size() && tile_of_[by_tile_head_[k]] == static_cast<int32_t>(t) &&
                head_of_[by_tile_head_[k]] == head;
-             ++k) {
-          const int32_t pol = plan_.work_info[by_tile_head_[k]].partial_o_loc;
-          if (opt_.contract == Policy::kAiterLegacy && pol == -1) continue;
+             ++k)
+          grp_.push_back(by_tile_head_[k]);
+        std::stable_sort(grp_.begin(), grp_.end(), [&](int32_t a, int32_t c) {
+          return plan_.work_info[a].kv_start < plan_.work_info[c].kv_start;
+        });
+        cur.clear();
+        for (int32_t w : grp_) {
+          const int32_t pol = plan_.work_info[w].partial_o_loc;
+          if (legacy_contract_ && pol == -1) continue;
           cur.push_back(pol);
         }
-        if (!have_first) {
-          first.swap(cur);
-          have_first = true;
-        } else if (cur != first) {
-          ex.insert(ex.end(), cur.begin(), cur.end());
+        has_slots = has_slots || !cur.empty();
+        if (any.empty()) any = cur;
+        if (entry >= 0 && !reported && range.second > range.first && !cur.empty() && cur != got) {
+          add(inv::kReducePartials,
+              fmt::format("entry {} for tile {} lists slots [{}], K head {}'s pieces use [{}] (in KV order)",
+                          entry, rows(tile.qo_start, tile.qo_end), fmt::join(got, ","), head,
+                          fmt::join(cur, ",")),
+              -1, head * gqa_, tile.qo_start, tile.qo_end);
+          reported = true;
         }
       }
-      if (!have_first) first.clear();
-      ex.insert(ex.end(), first.begin(), first.end());
-      std::sort(ex.begin(), ex.end());
-      ex.erase(std::unique(ex.begin(), ex.end()), ex.end());
-      const Tile& tile = tiles_[t];
-      const bool needs = opt_.contract == Policy::kAiter ? scheduled_[t] != 0 : !ex.empty();
-      if (entry_of[t] < 0) {
+      const bool needs = !legacy_contract_ ? scheduled_[t] != 0 : has_slots;
+      if (entry < 0) {
         if (needs) {
           add(inv::kReduceEntry,
               fmt::format("scheduled tile {} of batch {} has no reduce entry ({} slots: {})",
-                          rows(tile.qo_start, tile.qo_end), tile.batch, ex.size(), fmt::join(ex, ",")),
+                          rows(tile.qo_start, tile.qo_end), tile.batch, any.size(), fmt::join(any, ",")),
               -1, -1, tile.qo_start, tile.qo_end);
         }
         continue;
       }
-      const auto [s, e] = entry_range(entry_of[t]);
       if (!needs) {
         add(inv::kReduceEntry,
-            fmt::format("entry {} for tile {}, which has no partial pieces", entry_of[t],
+            fmt::format("entry {} for tile {}, which has no partial pieces", entry,
                         rows(tile.qo_start, tile.qo_end)),
             -1, -1, tile.qo_start, tile.qo_end);
         continue;
       }
-      if (e == s) {
+      const int64_t nsplit = range.second - range.first;
+      if (nsplit == 0) {
         add(inv::kReduceEntry,
-            fmt::format("entry {} for tile {} has 0 partials", entry_of[t], rows(tile.qo_start, tile.qo_end)),
-            -1, -1, tile.qo_start, tile.qo_end);
+            fmt::format("entry {} for tile {} has 0 partials", entry, rows(tile.qo_start, tile.qo_end)), -1,
+            -1, tile.qo_start, tile.qo_end);
         continue;
       }
-      got.assign(pm.begin() + s, pm.begin() + e);
-      std::sort(got.begin(), got.end());
-      got.erase(std::unique(got.begin(), got.end()), got.end());
-      if (got != ex) {
-        add(inv::kReducePartials,
-            fmt::format("entry {} for tile {} lists slots [{}], its pieces use [{}]", entry_of[t],
-                        rows(tile.qo_start, tile.qo_end), fmt::join(pm.begin() + s, pm.begin() + e, ","),
-                        fmt::join(ex, ",")),
+      // mla_reduce_v1 sizes its LDS for max(CU count, num_kv_splits) partial LSEs per row; the prefill
+      // path passes num_kv_splits = 0 (contract 5.1).
+      if (nsplit > p_.num_cu) {
+        add(inv::kReduceSplits,
+            fmt::format("entry {} for tile {} merges {} partials, the reduce holds at most num_cu = {}", entry,
+                        rows(tile.qo_start, tile.qo_end), nsplit, p_.num_cu),
             -1, -1, tile.qo_start, tile.qo_end);
       }
     }
@@ -616,13 +679,33 @@ std::vector<Violation> validate(const Problem& p, const Plan& plan, const Valida
   return Validator(p, plan, opt).run();
 }
 
+const char* contract_name(Contract c) {
+  return c == Contract::kUpstreamShape ? "upstream-shape" : "execution";
+}
+
+Contract contract_of(std::string_view invariant) {
+  for (const char* shape : {inv::kClusterHeads, inv::kTgLoad, inv::kCuts, inv::kHeadInvariance, inv::kTileOrder,
+                            inv::kReduceOrder}) {
+    if (invariant == shape) return Contract::kUpstreamShape;
+  }
+  return Contract::kExecution;
+}
+
 std::string format_violation(const Violation& v) {
-  std::string s = v.invariant;
+  std::string s = fmt::format("[{}] {}", contract_name(v.contract), v.invariant);
   if (v.tg >= 0) s += fmt::format(" tg={}", v.tg);
   if (v.head >= 0) s += fmt::format(" head={}", v.head);
   if (v.qo_start >= 0 || v.qo_end >= 0) s += fmt::format(" rows=[{},{})", v.qo_start, v.qo_end);
   if (v.work >= 0) s += fmt::format(" work={}", v.work);
   return s + ": " + v.detail;
+}
+
+int64_t unscheduled_row_heads(const Problem& p, const std::vector<Violation>& v) {
+  int64_t n = 0;
+  for (const Violation& x : v) {
+    if (x.invariant == inv::kTileCoverage) n += int64_t{x.qo_end - x.qo_start} * p.gqa_ratio;
+  }
+  return n;
 }
 
 }  // namespace mlaps

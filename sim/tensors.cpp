@@ -302,7 +302,7 @@ ReduceParams make_reduce_params(const Plan& plan, RunBuffers& buf) {
   rp.num_heads = buf.num_heads_q;
   rp.num_tokens = buf.num_tokens;
   rp.partial_rows = buf.partial_rows;
-  rp.fixed_version = reduce_version_for(plan.policy) == ReduceVersion::kFixed;
+  rp.fixed_version = plan.reduce == ReduceVersion::kFixed;
   return rp;
 }
 

@@ -166,9 +166,10 @@ std::vector<Workload> build_table() {
   {
     // Small but covering (several TGs, direct and partial writes, both reduce paths, causal masks): what
     // compute-sanitizer runs.
-    Workload& w = add(make("san_causal_1x700_h2", "1 x qo = kv = 700, 2 heads, causal, 4 CUs, aiter-legacy",
-                           Problem::from_lengths({700}, {700}, 2, true, 4)));
-    w.policy_hint = Policy::kAiterLegacy;
+    Workload& w =
+        add(make("san_causal_1x700_h2", "1 x qo = kv = 700, 2 heads, causal, 4 CUs, pre-#3606 policy",
+                 Problem::from_lengths({700}, {700}, 2, true, 4)));
+    w.policy_hint = *upstream_policy(ReduceVersion::kLegacy);  // direct writes
   }
   add(make("san_chunked_qo8x4_ctx300_h2", "4 x (qo 8, kv 300), 2 heads, non-causal, 8 CUs",
            Problem::from_lengths({8, 8, 8, 8}, {300, 300, 300, 300}, 2, false, 8)));

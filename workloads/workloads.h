@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 
 namespace mlaps {
@@ -15,7 +15,7 @@ struct Workload {
   std::string name;
   std::string description;
   Problem problem;
-  Policy policy_hint = Policy::kAiter;  // the policy the workload is meant to be run with
+  Policy policy_hint = default_policy();  // the policy the workload is meant to be run with
   // true: the aiter plan validates clean (no violation under the aiter contract and the PR #3606 buffer
   // formula). false: a known-defect case; `ledger_id` names the upstream-defects ledger entry
   // (ledger/ledger.json) that records what goes wrong.

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "chunked/chunked.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 
 namespace mlaps {
 namespace {
@@ -36,7 +36,7 @@ TEST(Chunked, ChunkLengths) {
 TEST(Chunked, FixedPolicyMatchesFullAttention) {
   for (int32_t cu : {1, 4, 16}) {
     ChunkedOptions opt;
-    opt.policy = Policy::kAiter;
+    opt.policy = policy_named("aiter");
     opt.inputs.seed = 99;
     opt.num_threads = 2;
     const ChunkedResult r = run_chunked(chunked_case(cu), opt);
@@ -52,7 +52,7 @@ TEST(Chunked, FixedPolicyMatchesFullAttention) {
 
 TEST(Chunked, LegacyPolicyGarbageLseCorruptsTheOutput) {
   ChunkedOptions opt;
-  opt.policy = Policy::kAiterLegacy;
+  opt.policy = policy_named("aiter-legacy");
   opt.inputs.seed = 99;
   opt.num_threads = 2;
   // 4 CUs: every part has tiles absorbed whole (context chunks included), so garbage LSE 0 meets true
@@ -80,7 +80,7 @@ TEST(Chunked, TrailingZeroKvIsCountedSeparately) {
   cp.num_heads_k = 1;
   cp.num_cu = 4;
   ChunkedOptions opt;
-  opt.policy = Policy::kAiter;
+  opt.policy = policy_named("aiter");
   opt.num_threads = 2;
   const ChunkedResult r = run_chunked(cp, opt);
   SCOPED_TRACE(r.summary());

@@ -42,7 +42,7 @@ TEST(Lengths, ParseInvertsFormat) {
 TEST(CliFlags, SeedScenario) {
   const Problem& p = workload("seed_ctx1200_qo8_b16_h16_noncausal").problem;
   EXPECT_EQ(cli_flags(p), "--qo-lens 8x16 --kv-lens 1200x16 --heads 16 --num-cu 256 --no-causal");
-  EXPECT_EQ(cli_command("run", p, Policy::kAiter),
+  EXPECT_EQ(cli_command("run", p, policy_named("aiter")),
             "mlaps run --qo-lens 8x16 --kv-lens 1200x16 --heads 16 --num-cu 256 --no-causal --policy aiter");
 }
 

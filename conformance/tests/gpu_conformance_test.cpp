@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -11,7 +13,7 @@
 #include "conformance/conformance.h"
 #include "gpu/launcher.h"
 #include "ledger/ledger.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
 #include "workloads/workloads.h"
@@ -52,11 +54,14 @@ TEST(GpuConformance, DefaultSuiteCoversSeedScenariosPoliciesAndCuCounts) {
   const auto cases = conformance_suite(ConformanceOptions{});
   std::set<int32_t> cus;
   std::set<std::string> names;
+  std::map<std::string, int> per_policy;
   int legacy = 0, fnuz = 0, causal = 0, timed = 0;
   for (const auto& c : cases) {
     cus.insert(c.problem.num_cu);
     names.insert(c.name.substr(0, c.name.find('/')));
-    legacy += c.policy == Policy::kAiterLegacy;
+    ++per_policy[std::string(c.policy.name())];
+    EXPECT_NE(c.name.find("/" + std::string(c.policy.name()) + "/"), std::string::npos) << c.name;
+    legacy += c.policy == policy_named("aiter-legacy");
     fnuz += c.model.encoding == num::Fp8Encoding::kE4M3FNUZ;
     causal += c.problem.causal;
     timed += c.timed;
@@ -66,6 +71,13 @@ TEST(GpuConformance, DefaultSuiteCoversSeedScenariosPoliciesAndCuCounts) {
   for (const char* n : {"seed_ctx1200_qo8_b16_h16_noncausal", "causal_1x8192_h1", "causal_1x16384_h1"})
     EXPECT_TRUE(names.count(n)) << n;
   EXPECT_GT(legacy, 0);
+  // Every policy of the table runs the fixed mid-size problems over every CU count, and the sanitizer suite.
+  for (const PolicyDef& d : policies()) EXPECT_GE(per_policy[std::string(d.name)], 32) << d.name;
+  ConformanceOptions san;
+  san.suite = "sanitizer";
+  std::set<std::string> san_policies;
+  for (const auto& c : conformance_suite(san)) san_policies.insert(std::string(c.policy.name()));
+  EXPECT_EQ(san_policies.size(), policies().size());
   EXPECT_GT(fnuz, 0);
   EXPECT_GT(causal, 0);
   EXPECT_LT(causal, static_cast<int>(cases.size()));
@@ -109,7 +121,8 @@ TEST(GpuConformance, NoDeviceIsReportedNotPassed) {
 // bit for bit.
 TEST(GpuExecutor, MatchesEmulatorBitForBit) {
   if (!have_device()) GTEST_SKIP() << "no GPU: " << query_device().reason;
-  for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+  for (const PolicyDef& def : policies()) {
+    const Policy pol(def);
     const Problem p = Problem::from_lengths({300, 7}, {300, 7}, 2, true, 8);
     const Plan plan = make_plan(p, pol);
     InputOptions io;
@@ -143,7 +156,7 @@ TEST(GpuConformance, QuickSuitePasses) {
 // elements changed in each buffer. Each change is counted once and described by row, head (and dim).
 TEST(GpuConformance, CompareRunsCountsAndDescribesEachBuffer) {
   const Problem p = Problem::from_lengths({300, 40}, {300, 500}, 2, true, 4);  // 2 heads, cut tiles, partials
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   InputOptions io;
   io.seed = 7;
   const AttnInputs in = make_random_inputs(p, io);

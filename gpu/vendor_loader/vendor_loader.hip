@@ -2,7 +2,7 @@
 // emulator.
 //
 //   mlaps-vendor-loader --co-dir DIR [--kernel-name SYM] [--qo-lens 8x16] [--kv-lens 1200x16] [--heads 16]
-//                       [--causal|--no-causal] [--policy aiter|aiter-legacy] [--cu N] [--seed N]
+//                       [--causal|--no-causal] [--policy NAME (mlaps policies)] [--cu N] [--seed N]
 //
 // DIR holds mla_pfl_qh192_vh128_m32x8_n128x1_causal{0,1}.co from a user's AITER install (hsa/gfx950/mla/).
 // The kernel is launched through hipModuleLoad / hipModuleLaunchKernel with the packed 304-byte argument
@@ -35,7 +35,7 @@
 #include "gpu/launcher.h"
 #include "gpu/vendor_loader/ps_kernel_args.h"
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
 
@@ -84,7 +84,7 @@ int64_t ulps_bf16(uint16_t a, uint16_t b) {
 }
 
 int run(int argc, char** argv) {
-  std::string co_dir, symbol, policy = "aiter";
+  std::string co_dir, symbol, policy = std::string(mlaps::default_policy().name());
   std::vector<int32_t> qo = {8192}, kv = {8192};
   int32_t heads = 1, cu = 0;
   bool causal = true;
@@ -131,7 +131,7 @@ int run(int argc, char** argv) {
   }
   if (cu <= 0) cu = dev.multiprocessors;
   const Problem p = Problem::from_lengths(qo, kv, heads, causal, cu);
-  const Plan plan = make_plan(p, parse_policy(policy));
+  const Plan plan = make_plan(p, policy_named(policy, "--policy"));
   InputOptions io;
   io.seed = seed;
   io.encoding = num::Fp8Encoding::kE4M3FN;  // gfx950's fp8

@@ -72,17 +72,17 @@ TEST(Ledger, ClassesRecognisedBeyondTheRecordedCases) {
   };
   std::vector<Probe> probes;
   probes.push_back({"trailing_empty_kv", Problem::from_lengths({300, 5, 700}, {1000, 0, 0}, 3, false, 80),
-                    Policy::kAiter, SizingFormula::kPr3606});
+                    policy_named("aiter"), SizingFormula::kPr3606});
   Problem gt = Problem::from_lengths({2000, 10}, {300, 10}, 2, true, 16);
   gt.allow_causal_qo_gt_kv = true;
-  probes.push_back({"causal_qo_gt_kv", gt, Policy::kAiter, SizingFormula::kPr3606});
+  probes.push_back({"causal_qo_gt_kv", gt, policy_named("aiter"), SizingFormula::kPr3606});
   probes.push_back({"legacy_minus1_fast_path",
-                    Problem::from_lengths({4096, 1000}, {4096, 3000}, 16, true, 256), Policy::kAiterLegacy,
+                    Problem::from_lengths({4096, 1000}, {4096, 3000}, 16, true, 256), policy_named("aiter-legacy"),
                     SizingFormula::kPr3606});
   probes.push_back(
       {"legacy_sizing_overflow",
        Problem::from_lengths(std::vector<int32_t>(8, 2048), std::vector<int32_t>(8, 2048), 128, false, 256),
-       Policy::kAiter, SizingFormula::kLegacy});
+       policy_named("aiter"), SizingFormula::kLegacy});
   for (const Probe& pr : probes) {
     SCOPED_TRACE(pr.id);
     ValidateOptions opt;

@@ -18,7 +18,7 @@
 #include "proptests/fuzz/fuzz_codec.h"
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/validate.h"
 
 namespace {
@@ -67,8 +67,8 @@ struct Cursor {
 
 void plan_if_small(const Problem& p) {
   if (p.batch() > 256 || fuzz::estimated_works(p) > 2048) return;
-  for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
-    const Plan plan = make_plan(p, pol);
+  for (const PolicyDef& def : policies()) {  // every policy of the table
+    const Plan plan = make_plan(p, Policy(def));
     (void)validate(p, plan);
   }
 }
@@ -135,16 +135,17 @@ void raw_plan_mode(const uint8_t* data, size_t size) {
   plan.reduce_indptr = c.take_array<int32_t>(4 * c.u16());
   plan.reduce_final_map = c.take_array<FinalLoc>(8 * c.u16());
   plan.reduce_partial_map = c.take_array<int32_t>(size);
-  for (Policy contract : {Policy::kAiter, Policy::kAiterLegacy}) {
+  (void)validate(p, plan);  // the #3606 contract, then every policy's own
+  for (const PolicyDef& def : policies()) {
     ValidateOptions opt;
-    opt.contract = contract;
+    opt.contract = Policy(def);
     (void)validate(p, plan, opt);
   }
   Plan rebuilt;
   rebuilt.work_indptr = plan.work_indptr;
   rebuilt.work_info = plan.work_info;
   try {
-    build_reduce_info(Policy::kAiter, plan.work_info, rebuilt);
+    build_reduce_info(ReduceVersion::kFixed, plan.work_info, rebuilt);
   } catch (const InputError&) {
   }
 }

@@ -1,4 +1,4 @@
-// libFuzzer target (a): bytes -> problem -> make_plan (both policies) -> validate (+ emulate and compare with
+// libFuzzer target (a): bytes -> problem -> make_plan (every policy of the table) -> validate (+ emulate and compare with
 // the float64 reference when tiny). Crashes and sanitizer reports are failures; so is any violation that
 // the upstream-defects ledger does not explain (abort with the reproducing command line).
 #include <cstdio>
@@ -34,27 +34,26 @@ constexpr int64_t kMaxEmulateCodes = 1 << 16;  // fp8 codes of Q, K and V (input
   std::abort();
 }
 
-void check(const Problem& p, Policy policy, Policy contract, SizingFormula formula, const char* what) {
-  ValidateOptions opt;
-  opt.contract = contract;
-  opt.capacity = compute_capacity(SizingInputs::from_problem(p), formula);
-  const Plan plan = make_plan(p, policy);
-  const auto v = unexplained_violations(p, validate(p, plan, opt));
+// The plan's violations under `opt` that no ledger entry explains abort the run.
+std::vector<Violation> check(const Problem& p, const Plan& plan, Policy policy, const ValidateOptions& opt,
+                             const char* what) {
+  auto all = validate(p, plan, opt);
+  const auto v = unexplained_violations(p, all);
   if (!v.empty()) finding(what, p, policy, v);
+  return all;
 }
 
-void emulate_and_compare(const Problem& p) {
-  const Plan plan = make_plan(p, Policy::kAiter);
+void emulate_and_compare(const Problem& p, const Plan& plan, Policy policy, int64_t expect) {
   InputOptions io;
   io.seed = static_cast<uint64_t>(p.num_tokens()) * 7919u + static_cast<uint64_t>(p.num_used_pages());
   const AttnInputs in = make_random_inputs(p, io);
   const NumericModel model{};
   const SimRun run = simulate(p, plan, in, model, 1);
-  int64_t expect = 0;
-  for (const QTile& t : predicted_unscheduled_tiles(p)) expect += t.qo_end - t.qo_start;
-  expect *= p.num_heads_q();
   if (run.unwritten.output != expect || run.unwritten.lse != expect) {
-    finding("unwritten rows differ from the ledger's prediction", p, Policy::kAiter, {});
+    std::fprintf(stderr, "  unwritten output %lld, lse %lld; the plan leaves %lld (row, head) pairs\n",
+                 static_cast<long long>(run.unwritten.output), static_cast<long long>(run.unwritten.lse),
+                 static_cast<long long>(expect));
+    finding("unwritten rows differ from the plan's unscheduled tiles", p, policy, {});
   }
   if (expect != 0) return;
   // As the end-to-end property (proptests/prop_e2e_test.cpp): strict against the reference that rounds P as
@@ -67,14 +66,13 @@ void emulate_and_compare(const Problem& p) {
   const CompareResult same_p = compare_run(reference_attention(p, in, ro), run.buffers);
   if (!same_p.pass) {
     std::fprintf(stderr, "  vs the reference with the model's P rounding: %s\n", same_p.summary().c_str());
-    finding("emulator vs reference outside the model's bounds", p, Policy::kAiter, {});
+    finding("emulator vs reference outside the model's bounds", p, policy, {});
   }
   ro.round_p_fp8 = false;
   const CompareResult up = compare_run(reference_attention(p, in, ro), run.buffers);
   if (!up.within_warning_band) {
     std::fprintf(stderr, "  vs upstream's unrounded reference: %s\n", up.summary().c_str());
-    finding("emulator vs upstream's unrounded reference beyond upstream's warning band", p, Policy::kAiter,
-            {});
+    finding("emulator vs upstream's unrounded reference beyond upstream's warning band", p, policy, {});
   }
 }
 
@@ -90,28 +88,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const Problem& p = d.problem;
   if (fuzz::estimated_works(p) > kMaxWorks) return 0;
+  const bool emulate = d.emulate && p.block_size == 1 && p.gqa_ratio == 1 && !p.allow_causal_qo_gt_kv &&
+                       fuzz::estimated_pairs(p) <= kMaxEmulatePairs &&
+                       (int64_t{p.num_tokens()} * p.num_heads_q() * 192 +
+                        int64_t{p.num_used_pages()} * p.num_heads_k * 320) <= kMaxEmulateCodes;
+  Policy current;
   try {
-    // The post-fix policy against the post-fix contract and buffers.
-    check(p, Policy::kAiter, Policy::kAiter, SizingFormula::kPr3606,
-          "aiter plan violates the aiter contract");
-    // The legacy policy against its own (pre-fix) contract and buffers.
-    check(p, Policy::kAiterLegacy, Policy::kAiterLegacy, SizingFormula::kLegacy,
-          "aiter-legacy plan violates the pre-fix contract");
-    // Cross checks: only the recorded defects may show (legacy -1 tiles; the old formula's overflow).
-    check(p, Policy::kAiterLegacy, Policy::kAiter, SizingFormula::kPr3606,
-          "aiter-legacy plan breaks the aiter contract beyond the -1 fast path");
-    check(p, Policy::kAiter, Policy::kAiter, SizingFormula::kLegacy,
-          "aiter plan overflows the pre-#3606 buffers beyond the recorded sizing defect");
-    if (d.emulate && p.block_size == 1 && p.gqa_ratio == 1 && !p.allow_causal_qo_gt_kv &&
-        fuzz::estimated_pairs(p) <= kMaxEmulatePairs &&
-        (int64_t{p.num_tokens()} * p.num_heads_q() * 192 +
-         int64_t{p.num_used_pages()} * p.num_heads_k * 320) <= kMaxEmulateCodes) {
-      emulate_and_compare(p);
+    for (const PolicyDef& def : policies()) {  // every policy of the table
+      const Policy policy(def);
+      current = policy;
+      const Plan plan = make_plan(p, policy);
+      // Its own contract (the pre-fix one for a legacy-reduce policy) and deployed buffers.
+      ValidateOptions own;
+      own.contract = policy;
+      check(p, plan, policy, own, "plan violates its policy's own contract");
+      // The #3606 contract (every tile a reduce entry) in the PR #3606 buffers: only recorded defects may
+      // show (a legacy policy's -1 tiles).
+      ValidateOptions fixed;
+      fixed.capacity = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606);
+      const auto v = check(p, plan, policy, fixed, "plan breaks the #3606 contract beyond the recorded defects");
+      // Upstream's fixed row in the pre-#3606 buffers: only the recorded sizing defect may show.
+      if (def.traits.upstream_shape && def.traits.reduce == ReduceVersion::kFixed) {
+        ValidateOptions old = own;
+        old.capacity = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kLegacy);
+        check(p, plan, policy, old, "plan overflows the pre-#3606 buffers beyond the recorded sizing defect");
+      }
+      if (emulate && def.traits.reduce == ReduceVersion::kFixed)
+        emulate_and_compare(p, plan, policy, unscheduled_row_heads(p, v));
     }
   } catch (const InputError& e) {
     // A problem validate_problem accepted must plan and run.
     std::fprintf(stderr, "InputError after validate_problem accepted the problem: %s\n", e.what());
-    finding("make_plan/simulate rejected a valid problem", p, Policy::kAiter, {});
+    finding("make_plan/simulate rejected a valid problem", p, current, {});
   }
   return 0;
 }

@@ -43,7 +43,7 @@ int seeds_for(const std::string& name, const Problem& p, const fs::path& out, bo
     // Raw-plan mode of fuzz_inputs: the problem, then its own plan's buffers (small plans only).
     if (fuzz::estimated_works(p) <= 4096) {
       try {
-        const Plan plan = make_plan(p, Policy::kAiter);
+        const Plan plan = make_plan(p, default_policy());
         if (plan.work_info.size() < 65536 && plan.work_indptr.size() < 65536 &&
             plan.reduce_indptr.size() < 65536) {
           std::vector<uint8_t> raw = {2};
@@ -68,7 +68,7 @@ int seeds_for(const std::string& name, const Problem& p, const fs::path& out, bo
   // Dump mode: upstream's 8 files, each with a u16 length prefix (the last takes the remainder).
   if (small) {
     try {
-      const Plan plan = make_plan(p, Policy::kAiter);
+      const Plan plan = make_plan(p, default_policy());
       const Capacity cap = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606);
       const fs::path dir = out / ".dump_tmp";
       fs::remove_all(dir);

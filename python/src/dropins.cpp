@@ -12,6 +12,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 
 namespace mlaps::py {
@@ -40,7 +41,7 @@ pyb::tuple info_v1(int64_t batch_size, int64_t num_head_k, int64_t max_qlen, int
   in.kvlen_granularity = int_arg("kvlen_granularity", kvlen_granularity, 1);
   Capacity cap;
   try {
-    cap = compute_capacity(in, formula_for(parse_policy(policy)));
+    cap = compute_capacity(in, policy_named(policy).traits().sizing);
   } catch (const InputError& e) {
     throw_value_error(e);
   }
@@ -92,7 +93,7 @@ void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb
         fmt::format("kvlen_granularity: {} must be a multiple of block_size {}", p.tile_kv, p.block_size));
   Policy pol;
   try {
-    pol = parse_policy(policy);
+    pol = policy_named(policy);
   } catch (const InputError& e) {
     throw_value_error(e);
   }

@@ -10,6 +10,7 @@
 #include "bindings.h"
 #include "scheduler/dump.h"
 #include "scheduler/plan_json.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
 #include "scheduler/version.h"
@@ -50,7 +51,7 @@ pyb::array view_i32(const int32_t* data, size_t n, int cols, pyb::handle owner) 
 
 Policy policy_arg(const std::string& name) {
   try {
-    return parse_policy(name);
+    return policy_named(name);
   } catch (const InputError& e) {
     throw_value_error(e);
   }
@@ -65,7 +66,7 @@ Capacity capacity_of(const Problem& p, SizingFormula f) {
 }
 
 SizingFormula sizing_arg(const std::optional<std::string>& s, Policy policy) {
-  if (!s) return formula_for(policy);
+  if (!s) return policy.traits().sizing;
   if (*s == "legacy") return SizingFormula::kLegacy;
   if (*s == "pr3606") return SizingFormula::kPr3606;
   throw ArgError(fmt::format("sizing: '{}' is not one of legacy, pr3606", *s));
@@ -80,35 +81,42 @@ PyPlan make_py_plan(const Problem& p, const std::string& policy) {
   }
 }
 
-pyb::list validate_py(const Problem& p, const PyPlan& plan, const std::string& contract,
+pyb::list validate_py(const Problem& p, const PyPlan& plan, const std::optional<std::string>& contract,
                       const std::optional<std::string>& sizing) {
+  // As `mlaps check`: no contract = the execution contract (+ upstream's shape where the plan's policy
+  // claims it); buffers = the contract's (or the plan's) policy's unless sizing names a formula.
   ValidateOptions vo;
-  vo.contract = policy_arg(contract);
-  vo.capacity = capacity_of(p, sizing_arg(sizing, vo.contract));
+  if (contract) vo.contract = policy_arg(*contract);
+  if (sizing) {
+    vo.capacity = capacity_of(
+        p,
+        sizing_arg(sizing, vo.contract.value_or(find_policy(plan.plan.policy).value_or(default_policy()))));
+  }
   pyb::list out;
   for (const Violation& v : validate(p, plan.plan, vo)) {
     out.append(pyb::dict("invariant"_a = v.invariant, "detail"_a = v.detail, "tg"_a = v.tg, "head"_a = v.head,
-                         "qo_start"_a = v.qo_start, "qo_end"_a = v.qo_end, "work"_a = v.work));
+                         "qo_start"_a = v.qo_start, "qo_end"_a = v.qo_end, "work"_a = v.work,
+                         "contract"_a = contract_name(v.contract)));
   }
   return out;
 }
 
 pyb::list policies_py() {
-  // The policies the scheduler knows (scheduler/plan.h), with the reduce and the buffer formula each is
-  // deployed with.
+  // The policy table (scheduler/policy.h): the keys of `mlaps policies --format json`.
   pyb::list out;
-  for (Policy p : {Policy::kAiter, Policy::kAiterLegacy}) {
-    out.append(pyb::dict("name"_a = std::string(policy_name(p)),
-                         "reduce"_a = reduce_version_for(p) == ReduceVersion::kFixed ? "fixed" : "legacy",
-                         "sizing"_a = formula_for(p) == SizingFormula::kPr3606 ? "pr3606" : "legacy"));
+  for (const PolicyDef& d : policies()) {
+    out.append(pyb::dict("name"_a = std::string(d.name), "summary"_a = std::string(d.summary),
+                         "upstream_shape"_a = d.traits.upstream_shape,
+                         "reduce"_a = std::string(reduce_name(d.traits.reduce)),
+                         "sizing"_a = std::string(sizing_name(d.traits.sizing))));
   }
   return out;
 }
 
 pyb::dict workload_dict(const Workload& w) {
   return pyb::dict("name"_a = w.name, "description"_a = w.description, "problem"_a = w.problem,
-                   "policy"_a = std::string(policy_name(w.policy_hint)),
-                   "valid_for_aiter"_a = w.valid_for_aiter, "ledger"_a = w.ledger_id, "small"_a = w.small);
+                   "policy"_a = std::string(w.policy_hint.name()), "valid_for_aiter"_a = w.valid_for_aiter,
+                   "ledger"_a = w.ledger_id, "small"_a = w.small);
 }
 
 }  // namespace
@@ -166,8 +174,7 @@ PYBIND11_MODULE(_mlaps, m) {
 
   pyb::class_<PyPlan>(
       m, "Plan", "Upstream's PS metadata, trimmed to used lengths; the arrays are numpy views of the plan")
-      .def_property_readonly("policy",
-                             [](const PyPlan& p) { return std::string(policy_name(p.plan.policy)); })
+      .def_property_readonly("policy", [](const PyPlan& p) { return p.plan.policy; })
       .def_property_readonly("problem", [](const PyPlan& p) { return p.problem; })
       .def_property_readonly("work_indptr",
                              [](pyb::object self) {
@@ -203,22 +210,24 @@ PYBIND11_MODULE(_mlaps, m) {
       .def(
           "to_json",
           [](const PyPlan& p, const std::optional<std::string>& sizing, int indent) {
-            const SizingFormula f = sizing_arg(sizing, p.plan.policy);
+            const SizingFormula f = sizing_arg(sizing, find_policy(p.plan.policy).value_or(default_policy()));
             return plan_to_json_text(p.plan, capacity_of(p.problem, f), f, indent);
           },
           "sizing"_a = pyb::none(), "indent"_a = -1,
           "the JSON of `mlaps plan --format json` (capacity by the policy's formula unless sizing is given)")
       .def("__repr__", [](const PyPlan& p) {
-        return fmt::format("mlaps.Plan(policy={}, works={}, reduce_entries={}, partials={})",
-                           policy_name(p.plan.policy), p.plan.num_works(), p.plan.num_reduce_entries(),
-                           p.plan.reduce_partial_map.size());
+        return fmt::format("mlaps.Plan(policy={}, works={}, reduce_entries={}, partials={})", p.plan.policy,
+                           p.plan.num_works(), p.plan.num_reduce_entries(), p.plan.reduce_partial_map.size());
       });
 
-  m.def("plan", &make_py_plan, "problem"_a, "policy"_a = "aiter", "schedule a problem (make_plan)");
-  m.def("validate", &validate_py, "problem"_a, "plan"_a, "contract"_a = "aiter", "sizing"_a = pyb::none(),
-        "every broken invariant as a dict with `mlaps check --format json`'s fields (invariant, detail, tg, "
-        "head, qo_start, qo_end, work); empty when the plan holds the contract");
-  m.def("policies", &policies_py, "the scheduling policies: name, reduce semantics, buffer formula");
+  m.def("plan", &make_py_plan, "problem"_a, "policy"_a = std::string(default_policy().name()),
+        "schedule a problem (make_plan) with a policy of the table (`policies()`)");
+  m.def("validate", &validate_py, "problem"_a, "plan"_a, "contract"_a = pyb::none(), "sizing"_a = pyb::none(),
+        "every broken invariant as a dict with `mlaps check --format json`'s fields (invariant, contract, "
+        "detail, tg, head, qo_start, qo_end, work); empty when the plan holds the contract (None: as `mlaps "
+        "check` without --contract)");
+  m.def("policies", &policies_py,
+        "the policy table, as `mlaps policies --format json`: name, summary, upstream_shape, reduce, sizing");
   m.def(
       "workloads",
       [] {

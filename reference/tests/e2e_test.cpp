@@ -2,6 +2,7 @@
 // policies. Small problems: CI has 2 cores.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <ostream>
@@ -9,7 +10,7 @@
 
 #include "reference/compare.h"
 #include "reference/reference.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "sim/emulate.h"
 #include "sim/tensors.h"
 
@@ -22,10 +23,11 @@ struct E2eCase {
   int32_t num_cu;
 };
 void PrintTo(const E2eCase& c, std::ostream* os) {
-  *os << policy_name(c.policy) << (c.causal ? " causal" : " non-causal") << " cu" << c.num_cu;
+  *os << c.policy.name() << (c.causal ? " causal" : " non-causal") << " cu" << c.num_cu;
 }
 std::string case_name(const ::testing::TestParamInfo<E2eCase>& i) {
-  std::string n = i.param.policy == Policy::kAiter ? "aiter" : "aiter_legacy";
+  std::string n(i.param.policy.name());
+  std::replace(n.begin(), n.end(), '-', '_');
   n += i.param.causal ? "_causal" : "_noncausal";
   return n + "_cu" + std::to_string(i.param.num_cu);
 }
@@ -73,7 +75,7 @@ TEST_P(EmulatorVsReference, FinalOutputAndLse) {
   EXPECT_LE(cmp.lse.max_abs_err, 0.03);
   EXPECT_EQ(cmp.lse.mask_mismatch, 0);
   EXPECT_EQ(cmp.unwritten.lse, run.unwritten.lse);  // compare and the emulator count the same poison
-  if (c.policy == Policy::kAiter) {
+  if (c.policy == policy_named("aiter")) {
     EXPECT_EQ(direct_rows(plan), 0);
     EXPECT_EQ(cmp.unwritten.lse, 0);
     EXPECT_TRUE(cmp.pass);
@@ -89,14 +91,15 @@ TEST_P(EmulatorVsReference, FinalOutputAndLse) {
 
 INSTANTIATE_TEST_SUITE_P(
     Small, EmulatorVsReference,
-    ::testing::Values(E2eCase{Policy::kAiter, true, 1}, E2eCase{Policy::kAiter, true, 4},
-                      E2eCase{Policy::kAiter, true, 16}, E2eCase{Policy::kAiter, true, 80},
-                      E2eCase{Policy::kAiter, false, 1}, E2eCase{Policy::kAiter, false, 4},
-                      E2eCase{Policy::kAiter, false, 16}, E2eCase{Policy::kAiter, false, 80},
-                      E2eCase{Policy::kAiterLegacy, true, 1}, E2eCase{Policy::kAiterLegacy, true, 4},
-                      E2eCase{Policy::kAiterLegacy, true, 16}, E2eCase{Policy::kAiterLegacy, true, 80},
-                      E2eCase{Policy::kAiterLegacy, false, 1}, E2eCase{Policy::kAiterLegacy, false, 4},
-                      E2eCase{Policy::kAiterLegacy, false, 16}, E2eCase{Policy::kAiterLegacy, false, 80}),
+    ::testing::Values(
+        E2eCase{policy_named("aiter"), true, 1}, E2eCase{policy_named("aiter"), true, 4},
+        E2eCase{policy_named("aiter"), true, 16}, E2eCase{policy_named("aiter"), true, 80},
+        E2eCase{policy_named("aiter"), false, 1}, E2eCase{policy_named("aiter"), false, 4},
+        E2eCase{policy_named("aiter"), false, 16}, E2eCase{policy_named("aiter"), false, 80},
+        E2eCase{policy_named("aiter-legacy"), true, 1}, E2eCase{policy_named("aiter-legacy"), true, 4},
+        E2eCase{policy_named("aiter-legacy"), true, 16}, E2eCase{policy_named("aiter-legacy"), true, 80},
+        E2eCase{policy_named("aiter-legacy"), false, 1}, E2eCase{policy_named("aiter-legacy"), false, 4},
+        E2eCase{policy_named("aiter-legacy"), false, 16}, E2eCase{policy_named("aiter-legacy"), false, 80}),
     case_name);
 
 // Upstream's seed scenario (--qo-lens 8x16 --kv-lens 1200x16 --heads 16 --no-causal) in small: 4 sequences,
@@ -110,10 +113,10 @@ TEST(EmulatorSeedShape, LegacyLosesEveryLseFixedPasses) {
   RefOptions ro;
   ro.round_p_fp8 = NumericModel{}.round_p_fp8;
   const RefResult ref = reference_attention(p, in, ro);
-  const CompareResult legacy =
-      compare_run(ref, simulate(p, make_plan(p, Policy::kAiterLegacy), in, NumericModel{}, 2).buffers);
+  const CompareResult legacy = compare_run(
+      ref, simulate(p, make_plan(p, policy_named("aiter-legacy")), in, NumericModel{}, 2).buffers);
   const CompareResult fixed =
-      compare_run(ref, simulate(p, make_plan(p, Policy::kAiter), in, NumericModel{}, 2).buffers);
+      compare_run(ref, simulate(p, make_plan(p, policy_named("aiter")), in, NumericModel{}, 2).buffers);
   EXPECT_FALSE(legacy.pass) << legacy.summary();
   EXPECT_EQ(legacy.unwritten.lse, int64_t{p.num_tokens()} * p.num_heads_q()) << legacy.summary();
   EXPECT_TRUE(fixed.pass) << fixed.summary();
@@ -129,7 +132,7 @@ TEST(SoftmaxScale, DefaultMeansTheSameToEmulatorAndReference) {
   ASSERT_EQ(explicit_scale.softmax_scale, resolve_softmax_scale(0.0f));
   AttnInputs zero = explicit_scale;
   zero.softmax_scale = 0.0f;
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   const SimRun a = simulate(p, plan, explicit_scale, NumericModel{}, 1);
   const SimRun b = simulate(p, plan, zero, NumericModel{}, 1);
   EXPECT_EQ(a.buffers.out, b.buffers.out);

@@ -7,7 +7,7 @@
 
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "test_util.h"
 
@@ -41,11 +41,11 @@ class Dump : public ::testing::Test {
     for (size_t i = 0; i < extra_bytes; ++i) out.put('\0');
   }
   // Writes a good dump of the worked example (legacy) and returns its directory.
-  fs::path good(Policy pol = Policy::kAiterLegacy) {
+  fs::path good(Policy pol = policy_named("aiter-legacy")) {
     const Problem p = test::worked_example();
     const fs::path d = root / "good";
     write_aiter_dump(d, p, make_plan(p, pol),
-                     compute_capacity(SizingInputs::from_problem(p), formula_for(pol)));
+                     compute_capacity(SizingInputs::from_problem(p), pol.traits().sizing));
     return d;
   }
   std::string read_error(const fs::path& d) {
@@ -83,7 +83,7 @@ TEST_F(Dump, RoundTripBothPolicies) {
   const std::vector<Problem> problems = {test::worked_example(), test::seed_scenario(),
                                          Problem::from_lengths({300, 0, 1000}, {300, 50, 4000}, 3, true, 16)};
   for (const Problem& p : problems) {
-    for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+    for (Policy pol : {policy_named("aiter"), policy_named("aiter-legacy")}) {
       const Plan plan = make_plan(p, pol);
       const Capacity cap = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606);
       const fs::path d = root / "rt";
@@ -101,14 +101,14 @@ TEST_F(Dump, RoundTripBothPolicies) {
 }
 
 TEST_F(Dump, OverwritesAnExistingDumpWhole) {
-  const fs::path d = good(Policy::kAiterLegacy);
+  const fs::path d = good(policy_named("aiter-legacy"));
   const Problem p = test::seed_scenario();
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   write_aiter_dump(d, p, plan, compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606));
   EXPECT_EQ(read_aiter_dump(d).plan, plan);
   EXPECT_EQ(std::distance(fs::directory_iterator(root), fs::directory_iterator()), 1);
   // A trailing slash names the same directory.
-  const Plan legacy = make_plan(p, Policy::kAiterLegacy);
+  const Plan legacy = make_plan(p, policy_named("aiter-legacy"));
   write_aiter_dump(d.string() + "/", p, legacy,
                    compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606));
   EXPECT_EQ(read_aiter_dump(d).plan, legacy);
@@ -118,7 +118,7 @@ TEST_F(Dump, OverwritesAnExistingDumpWhole) {
 TEST_F(Dump, OverflowingPlanWritesNothing) {
   const Problem p =
       Problem::from_lengths(std::vector<int32_t>(16, 1024), std::vector<int32_t>(16, 1024), 128, true);
-  const Plan plan = make_plan(p, Policy::kAiter);  // 64 partials > legacy capacity 8
+  const Plan plan = make_plan(p, policy_named("aiter"));  // 64 partials > legacy capacity 8
   const fs::path d = root / "over";
   try {
     write_aiter_dump(d, p, plan, compute_capacity(SizingInputs::from_problem(p), SizingFormula::kLegacy));
@@ -134,7 +134,7 @@ TEST_F(Dump, TargetIsAFile) {
   const fs::path f = root / "file";
   std::ofstream(f) << "x";
   const Problem p = test::worked_example();
-  EXPECT_THROW(write_aiter_dump(f, p, make_plan(p, Policy::kAiter),
+  EXPECT_THROW(write_aiter_dump(f, p, make_plan(p, policy_named("aiter")),
                                 compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606)),
                InputError);
 }
@@ -214,7 +214,8 @@ TEST_F(Dump, TrimsAtFirstEntryEqualToTotal) {
   EXPECT_EQ(back.plan.reduce_indptr, (std::vector<int32_t>{0, 2, 5}));
   EXPECT_EQ(back.plan.reduce_final_map.size(), 2u);
   EXPECT_EQ(back.plan.reduce_partial_map.size(), 5u);
-  EXPECT_EQ(back.plan.policy, Policy::kAiterLegacy);
+  EXPECT_EQ(back.plan.policy, "aiter-legacy");
+  EXPECT_EQ(back.plan.reduce, ReduceVersion::kLegacy);
   EXPECT_EQ(back.capacity, (Capacity{5, 12, 4, 3, 12}));
 }
 

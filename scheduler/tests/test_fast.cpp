@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "test_util.h"
 
@@ -33,9 +33,9 @@ TEST(FastVsPlain, HandMadeCases) {
     cases.push_back(p);
   }
   for (const Problem& p : cases) {
-    for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+    for (Policy pol : {policy_named("aiter"), policy_named("aiter-legacy")}) {
       EXPECT_EQ(make_plan(p, pol), make_plan_plain(p, pol))
-          << problem_to_json_text(p) << " " << policy_name(pol);
+          << problem_to_json_text(p) << " " << pol.name();
     }
   }
 }
@@ -45,10 +45,10 @@ TEST(FastVsPlain, RandomProblems) {
   int checked = 0;
   for (int i = 0; i < 3000; ++i) {
     const Problem p = test::random_problem(rng, i % 10 == 9);
-    const Policy pol = i % 2 ? Policy::kAiter : Policy::kAiterLegacy;
+    const Policy pol = i % 2 ? policy_named("aiter") : policy_named("aiter-legacy");
     const Plan plain = make_plan_plain(p, pol);
     const Plan fast = make_plan(p, pol);
-    ASSERT_EQ(fast, plain) << "case " << i << ": " << problem_to_json_text(p) << " " << policy_name(pol);
+    ASSERT_EQ(fast, plain) << "case " << i << ": " << problem_to_json_text(p) << " " << pol.name();
     ++checked;
   }
   EXPECT_EQ(checked, 3000);
@@ -63,9 +63,9 @@ TEST(MakePlanInto, PaddedBuffersAsUpstream) {
   std::vector<WorkInfo> wi(cap.work_info, WorkInfo{7, 7, 7, 7, 7, 7, 7, 7});
   std::vector<FinalLoc> rfm(cap.reduce_final_map, FinalLoc{7, 7});
   PlanWorkspace ws;
-  const PlanSizes s = make_plan_into(p, Policy::kAiter, PlanSpans{wip, wi, rip, rfm, rpm}, ws);
+  const PlanSizes s = make_plan_into(p, policy_named("aiter"), PlanSpans{wip, wi, rip, rfm, rpm}, ws);
   EXPECT_EQ(s, (PlanSizes{6, 3, 6}));
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   EXPECT_EQ(wip, plan.work_indptr);
   EXPECT_TRUE(std::equal(plan.work_info.begin(), plan.work_info.end(), wi.begin()));
   EXPECT_TRUE(std::all_of(wi.begin() + 6, wi.end(), [](const WorkInfo& w) { return w == WorkInfo{}; }));
@@ -75,7 +75,7 @@ TEST(MakePlanInto, PaddedBuffersAsUpstream) {
   EXPECT_TRUE(std::all_of(rpm.begin() + 6, rpm.end(), [](int32_t v) { return v == 0; }));
 
   // Legacy: 2 entries of qtc = 3, so reduce_indptr = [0,2,5,5] (contract 2.4), final map tail row 0.
-  const PlanSizes l = make_plan_into(p, Policy::kAiterLegacy, PlanSpans{wip, wi, rip, rfm, rpm}, ws);
+  const PlanSizes l = make_plan_into(p, policy_named("aiter-legacy"), PlanSpans{wip, wi, rip, rfm, rpm}, ws);
   EXPECT_EQ(l, (PlanSizes{6, 2, 5}));
   EXPECT_EQ(rip, (std::vector<int32_t>{0, 2, 5, 5}));
   EXPECT_EQ(rfm[2], (FinalLoc{0, 0}));
@@ -88,7 +88,7 @@ TEST(MakePlanInto, NoZeroTailsLeavesTailsAlone) {
   std::vector<WorkInfo> wi(8, WorkInfo{9, 9, 9, 9, 9, 9, 9, 9});
   std::vector<FinalLoc> rfm(4, FinalLoc{9, 9});
   PlanWorkspace ws;
-  make_plan_into(p, Policy::kAiterLegacy, PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.zero_tails = false});
+  make_plan_into(p, policy_named("aiter-legacy"), PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.zero_tails = false});
   EXPECT_EQ(wi[6].batch_idx, 9);
   EXPECT_EQ(rfm[3], (FinalLoc{9, 9}));
   EXPECT_EQ(rip, (std::vector<int32_t>{0, 2, 5, 5,
@@ -102,7 +102,7 @@ TEST(MakePlanInto, TooSmallBufferThrowsBeforeWriting) {
   std::vector<FinalLoc> rfm(3, FinalLoc{3, 3});
   PlanWorkspace ws;
   try {
-    make_plan_into(p, Policy::kAiter, PlanSpans{wip, wi, rip, rfm, rpm}, ws);
+    make_plan_into(p, policy_named("aiter"), PlanSpans{wip, wi, rip, rfm, rpm}, ws);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_EQ(e.field(), "work_info");
@@ -116,12 +116,12 @@ TEST(MakePlanInto, WorkspaceReuseAcrossProblems) {
   PlanWorkspace ws;
   for (int i = 0; i < 200; ++i) {
     const Problem p = test::random_problem(rng, false);
-    const Plan plain = make_plan_plain(p, Policy::kAiter);
+    const Plan plain = make_plan_plain(p, policy_named("aiter"));
     std::vector<int32_t> wip(p.num_cu + 1), rip(plain.reduce_indptr.size()),
         rpm(plain.reduce_partial_map.size());
     std::vector<WorkInfo> wi(plain.work_info.size());
     std::vector<FinalLoc> rfm(plain.reduce_final_map.size());
-    make_plan_into(p, Policy::kAiter, PlanSpans{wip, wi, rip, rfm, rpm}, ws);
+    make_plan_into(p, policy_named("aiter"), PlanSpans{wip, wi, rip, rfm, rpm}, ws);
     ASSERT_EQ(wip, plain.work_indptr);
     ASSERT_EQ(wi, plain.work_info);
     ASSERT_EQ(rip, plain.reduce_indptr);
@@ -153,15 +153,15 @@ TEST(MakePlanInto, ThreadedWriteIsByteIdentical) {
     const Problem p = test::random_problem(rng, false);
     const int threads = 2 + i % 7;
     SCOPED_TRACE("random problem " + std::to_string(i));
-    check(p, i % 3 == 0 ? Policy::kAiterLegacy : Policy::kAiter,
+    check(p, i % 3 == 0 ? policy_named("aiter-legacy") : policy_named("aiter"),
           PlanIntoOptions{.num_threads = threads, .parallel_min_bytes = 0});
   }
   // noncausal_b256_qo256_kv16384_h16 (512 KiB of rows: at the default threshold) and
   // causal_b64_qo2048_kv16384_h128 (2 MiB).
   const std::vector<int32_t> qo256(256, 256), kv256(256, 16384), qo64(64, 2048), kv64(64, 16384);
-  check(Problem::from_lengths(qo256, kv256, 16, false, 256), Policy::kAiter,
+  check(Problem::from_lengths(qo256, kv256, 16, false, 256), policy_named("aiter"),
         PlanIntoOptions{.num_threads = 2});
-  check(Problem::from_lengths(qo64, kv64, 128, true, 256), Policy::kAiter, PlanIntoOptions{.num_threads = 2});
+  check(Problem::from_lengths(qo64, kv64, 128, true, 256), policy_named("aiter"), PlanIntoOptions{.num_threads = 2});
 }
 
 TEST(MakePlanInto, ThreadCountBelowOneIsRejectedBeforeWriting) {
@@ -171,7 +171,7 @@ TEST(MakePlanInto, ThreadCountBelowOneIsRejectedBeforeWriting) {
   std::vector<FinalLoc> rfm(4, FinalLoc{3, 3});
   PlanWorkspace ws;
   try {
-    make_plan_into(p, Policy::kAiter, PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.num_threads = 0});
+    make_plan_into(p, policy_named("aiter"), PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.num_threads = 0});
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_EQ(e.field(), "num_threads");

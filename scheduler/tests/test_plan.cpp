@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "test_util.h"
 
 namespace mlaps {
@@ -65,7 +65,7 @@ TEST(QueryTiles, NegativeUnitsForCausalQoGreaterThanKv) {
 // Contract 2.4, HEAD (pre-#3606) column.
 TEST(WorkedExample, Legacy) {
   for (auto make : {make_plan, make_plan_plain}) {
-    const Plan plan = make(test::worked_example(), Policy::kAiterLegacy);
+    const Plan plan = make(test::worked_example(), policy_named("aiter-legacy"));
     const int32_t h = heads(0, 1);
     EXPECT_EQ(plan.work_indptr, (std::vector<int32_t>{0, 2, 3, 5, 6}));
     const std::vector<WorkInfo> works = {
@@ -78,14 +78,15 @@ TEST(WorkedExample, Legacy) {
     EXPECT_EQ(plan.reduce_final_map, (std::vector<FinalLoc>{{256, 512}, {512, 600}}));
     EXPECT_EQ(plan.reduce_indptr, (std::vector<int32_t>{0, 2, 5}));
     EXPECT_EQ(plan.reduce_partial_map, (std::vector<int32_t>{768, 1024, 0, 256, 512}));
-    EXPECT_EQ(plan.policy, Policy::kAiterLegacy);
+    EXPECT_EQ(plan.policy, "aiter-legacy");
+    EXPECT_EQ(plan.reduce, ReduceVersion::kLegacy);
   }
 }
 
 // Contract 2.4, PR-head (fixed) column.
 TEST(WorkedExample, Aiter) {
   for (auto make : {make_plan, make_plan_plain}) {
-    const Plan plan = make(test::worked_example(), Policy::kAiter);
+    const Plan plan = make(test::worked_example(), policy_named("aiter"));
     const int32_t h = heads(0, 1);
     EXPECT_EQ(plan.work_indptr, (std::vector<int32_t>{0, 2, 3, 5, 6}));
     const std::vector<WorkInfo> works = {
@@ -110,7 +111,7 @@ TEST(BugReportTable, LegacyZeroSplitTiles) {
   for (int32_t nh : {16, 1}) {
     for (int i = 0; i < 5; ++i) {
       const Problem p = Problem::from_lengths({ctx[i]}, {ctx[i]}, nh, true, 256);
-      const Plan plan = make_plan(p, Policy::kAiterLegacy);
+      const Plan plan = make_plan(p, policy_named("aiter-legacy"));
       const auto qt = make_query_tiles(p);
       ASSERT_EQ(static_cast<int32_t>(qt.size()), tiles[i]);
       int32_t zero = 0;
@@ -121,9 +122,9 @@ TEST(BugReportTable, LegacyZeroSplitTiles) {
         zero += entry ? 0 : 1;
       }
       EXPECT_EQ(zero, nh == 16 ? zero_16[i] : zero_1[i]) << "heads " << nh << " ctx " << ctx[i];
-      EXPECT_EQ(make_plan_plain(p, Policy::kAiterLegacy), plan);
+      EXPECT_EQ(make_plan_plain(p, policy_named("aiter-legacy")), plan);
       // The fixed policy gives every tile an entry.
-      EXPECT_EQ(make_plan(p, Policy::kAiter).num_reduce_entries(), tiles[i]);
+      EXPECT_EQ(make_plan(p, policy_named("aiter")).num_reduce_entries(), tiles[i]);
     }
   }
 }
@@ -132,8 +133,8 @@ TEST(SeedScenario, LegacyHasNoReduceEntriesAiterHasAll) {
   // 16 x (qo 8, kv 1200), 16 heads, non-causal, 256 CUs: 16 clusters (one head each) x 16 TGs. One tile per
   // sequence, 10 units each, total 160, average 10: TG t takes sequence t whole.
   const Problem p = test::seed_scenario();
-  const Plan legacy = make_plan(p, Policy::kAiterLegacy);
-  const Plan aiter = make_plan(p, Policy::kAiter);
+  const Plan legacy = make_plan(p, policy_named("aiter-legacy"));
+  const Plan aiter = make_plan(p, policy_named("aiter"));
   ASSERT_EQ(legacy.work_indptr.size(), 257u);
   for (int32_t i = 0; i <= 256; ++i) EXPECT_EQ(aiter.work_indptr[i], i);
   EXPECT_EQ(legacy.work_indptr, aiter.work_indptr);
@@ -156,15 +157,15 @@ TEST(SeedScenario, LegacyHasNoReduceEntriesAiterHasAll) {
     EXPECT_EQ(aiter.reduce_indptr[t + 1], t + 1);
     EXPECT_EQ(aiter.reduce_partial_map[t], 256 * t);
   }
-  EXPECT_EQ(make_plan_plain(p, Policy::kAiter), aiter);
-  EXPECT_EQ(make_plan_plain(p, Policy::kAiterLegacy), legacy);
+  EXPECT_EQ(make_plan_plain(p, policy_named("aiter")), aiter);
+  EXPECT_EQ(make_plan_plain(p, policy_named("aiter-legacy")), legacy);
 }
 
 TEST(Clusters, ThreeHeadsShareOneClusterWithHeadDuplication) {
   // gcd(3, 4) = 1 cluster of 4 TGs, 3 heads per TG: each TG lists its pieces for head 0, 1, then 2.
   // One sequence qo = kv = 300 non-causal: 2 tiles x 3 units = 6, average 1, reminder 2.
   const Problem p = Problem::from_lengths({300}, {300}, 3, false, 4);
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   // TG0 cap 2 units = 256 blocks: tile [0,256) (300 keys > 256) is cut: kv [0,256), kv_offset 44, slot 0,
   // listed once per head.
   ASSERT_EQ(plan.work_indptr.size(), 5u);
@@ -172,14 +173,14 @@ TEST(Clusters, ThreeHeadsShareOneClusterWithHeadDuplication) {
   for (int32_t h = 0; h < 3; ++h) {
     EXPECT_EQ(plan.work_info[h], (WorkInfo{0, 0, 0, 256, 0, 256, 44, heads(h, h + 1)})) << h;
   }
-  EXPECT_EQ(make_plan_plain(p, Policy::kAiter), plan);
+  EXPECT_EQ(make_plan_plain(p, policy_named("aiter")), plan);
 }
 
 TEST(Clusters, GqaHeadRangesAndGranularity) {
   // gqa 2: qhead granularity 2, qlen granularity 128, q heads [2k, 2k+2). 2 K heads on 2 CUs: 2 clusters x 1
   // TG.
   const Problem p = Problem::from_lengths({200}, {200}, 2, true, 2, 2);
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   // Tiles of 128 rows: [0,128) eff 128 (1 unit), [128,200) eff 200 (2 units); one TG takes both whole.
   const std::vector<WorkInfo> works = {
       {0, 0, 0, 128, 0, 128, 0, heads(0, 2)},
@@ -195,7 +196,7 @@ TEST(Clusters, GqaHeadRangesAndGranularity) {
 TEST(EdgeCases, TrailingZeroKvTileNeverScheduled) {
   // Contract 2.5.2: qo = [300, 300], kv = [300, 0], non-causal, 4 TGs: sequence 1 gets no work at all.
   const Problem p = Problem::from_lengths({300, 300}, {300, 0}, 1, false, 4);
-  for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+  for (Policy pol : {policy_named("aiter"), policy_named("aiter-legacy")}) {
     const Plan plan = make_plan(p, pol);
     for (const WorkInfo& w : plan.work_info) EXPECT_EQ(w.batch_idx, 0);
     EXPECT_EQ(make_plan_plain(p, pol), plan);
@@ -205,7 +206,7 @@ TEST(EdgeCases, TrailingZeroKvTileNeverScheduled) {
 TEST(EdgeCases, MiddleZeroKvTileIsEmittedEmpty) {
   // kv = [0, 300]: the zero-KV tiles of sequence 0 come first and are emitted with kv_start == kv_end.
   const Problem p = Problem::from_lengths({300, 300}, {0, 300}, 1, false, 4);
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   ASSERT_GE(plan.num_works(), 2);
   EXPECT_EQ(plan.work_info[0], (WorkInfo{0, 0, 0, 256, 0, 0, 0, heads(0, 1)}));
   EXPECT_EQ(plan.work_info[1], (WorkInfo{0, 256, 256, 300, 0, 0, 0, heads(0, 1)}));
@@ -217,12 +218,12 @@ TEST(EdgeCases, NegativeUnitsInflateCapacity) {
   // cap 384.
   Problem p = Problem::from_lengths({1024}, {512}, 1, true, 4);
   p.allow_causal_qo_gt_kv = true;
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   ASSERT_GE(plan.num_works(), 2);
   EXPECT_EQ(plan.work_info[0], (WorkInfo{0, 0, 0, 256, 0, -128, 0, heads(0, 1)}));
   // Then tile [768,1024) (eff 512): 512 > 384 -> cut at 384 pages.
   EXPECT_EQ(plan.work_info[1], (WorkInfo{0, 256, 768, 1024, 0, 384, 128, heads(0, 1)}));
-  EXPECT_EQ(make_plan_plain(p, Policy::kAiter), plan);
+  EXPECT_EQ(make_plan_plain(p, policy_named("aiter")), plan);
 }
 
 TEST(EdgeCases, NothingScheduledWhenTotalUnitsNonPositive) {
@@ -230,7 +231,7 @@ TEST(EdgeCases, NothingScheduledWhenTotalUnitsNonPositive) {
   // all.
   Problem p = Problem::from_lengths({1000}, {100}, 1, true, 4);
   p.allow_causal_qo_gt_kv = true;
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   EXPECT_EQ(plan.num_works(), 0);
   EXPECT_EQ(plan.work_indptr, (std::vector<int32_t>{0, 0, 0, 0, 0}));
   EXPECT_EQ(plan.num_reduce_entries(), 0);
@@ -239,7 +240,7 @@ TEST(EdgeCases, NothingScheduledWhenTotalUnitsNonPositive) {
 TEST(EdgeCases, FewUnitsFragmentIntoSingleUnitPieces) {
   // Contract 2.5.4: total units (3) < TGs (8): TGs 0-2 take one unit each, TGs 3-7 are empty.
   const Problem p = Problem::from_lengths({10}, {300}, 1, false, 8);
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   EXPECT_EQ(plan.work_indptr, (std::vector<int32_t>{0, 1, 2, 3, 3, 3, 3, 3, 3}));
   EXPECT_EQ(plan.work_info[0], (WorkInfo{0, 0, 0, 10, 0, 128, 172, heads(0, 1)}));
   EXPECT_EQ(plan.work_info[1], (WorkInfo{0, 256, 0, 10, 128, 256, 44, heads(0, 1)}));
@@ -252,25 +253,32 @@ TEST(EdgeCases, BlockSizeGreaterThanOne) {
   // units (16 pages) for TG0 (reminder 1), 1 unit for TG1. TG0: rem_kv 300 > 256 -> cut at 16 pages,
   // kv_offset 300 - 16*16 = 44. TG1: rem 44 <= 128 -> finishes: kv [16, min(24, 19)) = [16,19).
   const Problem p = Problem::from_lengths({10}, {300}, 1, false, 2, 1, 16);
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   const std::vector<WorkInfo> works = {{0, 0, 0, 10, 0, 16, 44, heads(0, 1)},
                                        {0, 256, 0, 10, 16, 19, 0, heads(0, 1)}};
   EXPECT_EQ(plan.work_info, works);
-  EXPECT_EQ(make_plan_plain(p, Policy::kAiter), plan);
+  EXPECT_EQ(make_plan_plain(p, policy_named("aiter")), plan);
 }
 
 TEST(Policy, NamesRoundTrip) {
-  EXPECT_EQ(parse_policy("aiter"), Policy::kAiter);
-  EXPECT_EQ(parse_policy("aiter-legacy"), Policy::kAiterLegacy);
-  EXPECT_EQ(policy_name(Policy::kAiterLegacy), "aiter-legacy");
-  EXPECT_THROW(parse_policy("fast"), InputError);
+  for (const PolicyDef& d : policies()) EXPECT_EQ(policy_named(d.name).name(), d.name);
+  EXPECT_EQ(policy_named("aiter-legacy").traits().reduce, ReduceVersion::kLegacy);
+  EXPECT_EQ(default_policy(), Policy());
+  EXPECT_EQ(default_policy().name(), "aiter");
+  try {
+    policy_named("fast", "--policy");
+    ADD_FAILURE() << "no throw";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "--policy");
+    for (const PolicyDef& d : policies()) EXPECT_NE(std::string(e.what()).find(d.name), std::string::npos) << e.what();
+  }
 }
 
 TEST(MakePlan, RejectsInvalidProblem) {
   Problem p = test::worked_example();
   p.num_cu = 0;
-  EXPECT_THROW(make_plan(p, Policy::kAiter), InputError);
-  EXPECT_THROW(make_plan_plain(p, Policy::kAiter), InputError);
+  EXPECT_THROW(make_plan(p, policy_named("aiter")), InputError);
+  EXPECT_THROW(make_plan_plain(p, policy_named("aiter")), InputError);
 }
 
 }  // namespace

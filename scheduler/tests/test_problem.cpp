@@ -6,7 +6,7 @@
 #include <random>
 
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "test_util.h"
 

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "test_util.h"
 
@@ -68,7 +68,7 @@ TEST(Sizing, FixedPlanNeeds64SlotsOldFormulaGives8) {
   // per cluster 64 tiles, two TGs of 32 whole tiles each -> 64 slots; the old formula allows 8.
   const Problem p =
       Problem::from_lengths(std::vector<int32_t>(16, 1024), std::vector<int32_t>(16, 1024), 128, true);
-  const Plan fixed = make_plan(p, Policy::kAiter);
+  const Plan fixed = make_plan(p, policy_named("aiter"));
   EXPECT_EQ(fixed.reduce_partial_map.size(), 64u);
   const Capacity old_cap = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kLegacy);
   const auto over = capacity_overflows(fixed, old_cap, p.tile_q);
@@ -79,13 +79,14 @@ TEST(Sizing, FixedPlanNeeds64SlotsOldFormulaGives8) {
                   fixed, compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606), p.tile_q)
                   .empty());
   // The legacy plan takes the -1 path for all 64 tiles and fits the old formula.
-  const Plan legacy = make_plan(p, Policy::kAiterLegacy);
+  const Plan legacy = make_plan(p, policy_named("aiter-legacy"));
   EXPECT_TRUE(legacy.reduce_partial_map.empty());
   EXPECT_TRUE(capacity_overflows(legacy, old_cap, p.tile_q).empty());
 }
 
 TEST(Sizing, OverflowMessagesForEveryBuffer) {
-  const Plan plan = make_plan(test::worked_example(), Policy::kAiter);  // 5 / 6 works / 4 / 3 / 6 partials
+  const Plan plan =
+      make_plan(test::worked_example(), policy_named("aiter"));  // 5 / 6 works / 4 / 3 / 6 partials
   const auto over = capacity_overflows(plan, Capacity{4, 5, 3, 2, 5}, 256);
   ASSERT_EQ(over.size(), 6u);
   EXPECT_EQ(over[0], "work_indptr: needs 5 entries, capacity 4");
@@ -133,8 +134,7 @@ std::string describe(const EngineLimits& l, Policy p) {
   return "T " + std::to_string(l.max_num_batched_tokens) + " S " + std::to_string(l.max_num_seqs) + " H " +
          std::to_string(l.num_heads_k) + " cu " + std::to_string(l.num_cu) +
          (l.causal ? " causal" : " non-causal") + " L " + (l.max_kvlen ? std::to_string(*l.max_kvlen) : "-") +
-         " gqa " + std::to_string(l.gqa_ratio) + (l.need_lse ? "" : " no-lse") + " " +
-         std::string(policy_name(p));
+         " gqa " + std::to_string(l.gqa_ratio) + (l.need_lse ? "" : " no-lse") + " " + std::string(p.name());
 }
 
 // A random batch within the limits, biased to the shapes that make pieces: many single-token sequences, a
@@ -205,7 +205,8 @@ struct Buffers {
 BufferCounts plan_into_bound(const EngineLimits& l, Policy policy, const BufferCounts& bound, const Batch& b,
                              Buffers& buf, PlanWorkspace& ws) {
   const Problem p = problem_of(l, b);
-  const Policy plan_policy = every_piece_has_slot(policy, l.need_lse) ? Policy::kAiter : Policy::kAiterLegacy;
+  const Policy plan_policy =
+      every_piece_has_slot(policy, l.need_lse) ? policy_named("aiter") : policy_named("aiter-legacy");
   const PlanSizes s = make_plan_into(p, plan_policy, buf.spans(), ws, {.zero_tails = false});
   int64_t slots = 0;
   for (int32_t w = 0; w < s.num_works; ++w) {
@@ -227,42 +228,42 @@ std::vector<Config> configs() {
   auto add = [&](EngineLimits l, Policy p, bool exact = true) { v.push_back({l, p, exact}); };
   // DeepSeek-V3 shapes (16/32/128 heads per rank, 256 CUs): new tokens causal without max_kvlen, context
   // chunks non-causal with the chunk workspace as max_kvlen.
-  add(limits(8192, 256, 16, 256, true), Policy::kAiter);
-  add(limits(8192, 256, 128, 256, true), Policy::kAiter);
-  add(limits(16384, 256, 32, 256, false, 16384), Policy::kAiter);
-  add(limits(8192, 256, 16, 256, false, 8192), Policy::kAiterLegacy);
+  add(limits(8192, 256, 16, 256, true), policy_named("aiter"));
+  add(limits(8192, 256, 128, 256, true), policy_named("aiter"));
+  add(limits(16384, 256, 32, 256, false, 16384), policy_named("aiter"));
+  add(limits(8192, 256, 16, 256, false, 8192), policy_named("aiter-legacy"));
   EngineLimits nolse = limits(8192, 256, 32, 256, false, 65536);
   nolse.need_lse = false;
-  add(nolse, Policy::kAiter);
+  add(nolse, policy_named("aiter"));
   // Small machines, where random batches reach the corners.
-  add(limits(2000, 8, 1, 16, true), Policy::kAiter);
-  add(limits(2000, 8, 1, 16, true), Policy::kAiterLegacy);
-  add(limits(700, 6, 3, 12, false, 1000, 2), Policy::kAiter);  // gqa 2: qlen_granularity 128
-  add(limits(300, 300, 1, 64, false, 200), Policy::kAiter);    // L = 200: at most 2 units per tile
-  add(limits(300, 300, 1, 64, false, 200), Policy::kAiterLegacy);
-  add(limits(5000, 40, 8, 8, true), Policy::kAiter);       // one TG per cluster: no cuts
-  add(limits(100, 3, 1, 32, false, 128), Policy::kAiter);  // every tile one unit: pieces = tiles
+  add(limits(2000, 8, 1, 16, true), policy_named("aiter"));
+  add(limits(2000, 8, 1, 16, true), policy_named("aiter-legacy"));
+  add(limits(700, 6, 3, 12, false, 1000, 2), policy_named("aiter"));  // gqa 2: qlen_granularity 128
+  add(limits(300, 300, 1, 64, false, 200), policy_named("aiter"));    // L = 200: at most 2 units per tile
+  add(limits(300, 300, 1, 64, false, 200), policy_named("aiter-legacy"));
+  add(limits(5000, 40, 8, 8, true), policy_named("aiter"));       // one TG per cluster: no cuts
+  add(limits(100, 3, 1, 32, false, 128), policy_named("aiter"));  // every tile one unit: pieces = tiles
   // One sequence of tpc equal tiles (non-causal): each TG takes one tile whole, and one tile fewer leaves
   // tpc - 1 cuts: no batch reaches n + tpc - 1 (the bound is proven, not attained).
-  add(limits(16 * 256, 1, 1, 16, false), Policy::kAiter, false);
+  add(limits(16 * 256, 1, 1, 16, false), policy_named("aiter"), false);
   return v;
 }
 
 TEST(TightBound, DeepSeekNumbers) {
   // T 8192, S 256: n = 256 + floor(7936 / 256) = 287 tiles; 16 heads on 256 CUs: 16 clusters of 16 TGs.
-  const TightBound t = tight_bound(limits(8192, 256, 16, 256, false), Policy::kAiter);
+  const TightBound t = tight_bound(limits(8192, 256, 16, 256, false), policy_named("aiter"));
   EXPECT_EQ(t.bound, (BufferCounts{16 * 302, 302, 287, 302}));
   EXPECT_TRUE(t.exact());
   // 128 heads: 2 TGs per cluster, one cut.
-  EXPECT_EQ(tight_bound(limits(8192, 256, 128, 256, true), Policy::kAiter).bound,
+  EXPECT_EQ(tight_bound(limits(8192, 256, 128, 256, true), policy_named("aiter")).bound,
             (BufferCounts{128 * 288, 288, 287, 288}));
   // Whole tiles direct: slots go to the cut tiles only, at most 2 (tpc - 1).
-  EXPECT_EQ(tight_bound(limits(8192, 256, 16, 256, false), Policy::kAiterLegacy).bound,
+  EXPECT_EQ(tight_bound(limits(8192, 256, 16, 256, false), policy_named("aiter-legacy")).bound,
             (BufferCounts{16 * 302, 30, 15, 30}));
   // Causal with L: a sequence holds at most ceil(L / G) tiles, so few sequences make few tiles.
-  EXPECT_EQ(tight_bound(limits(8192, 2, 16, 256, true, 512), Policy::kAiter).bound.reduce_entries, 4);
+  EXPECT_EQ(tight_bound(limits(8192, 2, 16, 256, true, 512), policy_named("aiter")).bound.reduce_entries, 4);
   // T < S: at most T sequences of one token.
-  EXPECT_EQ(tight_bound(limits(10, 256, 16, 256, true), Policy::kAiter).bound.reduce_entries, 10);
+  EXPECT_EQ(tight_bound(limits(10, 256, 16, 256, true), policy_named("aiter")).bound.reduce_entries, 10);
 }
 
 TEST(TightBound, RandomBatchesFitAndWitnessesAttain) {
@@ -318,12 +319,12 @@ TEST(TightBound, RandomBatchesFitAndWitnessesAttain) {
 TEST(TightBound, RejectsBadLimits) {
   EngineLimits l = limits(8192, 256, 16, 256, true);
   l.max_num_seqs = 0;
-  EXPECT_THROW(tight_bound(l, Policy::kAiter), InputError);
+  EXPECT_THROW(tight_bound(l, policy_named("aiter")), InputError);
   l = limits(8192, 256, 16, 256, true, 0);
-  EXPECT_THROW(tight_bound(l, Policy::kAiter), InputError);
+  EXPECT_THROW(tight_bound(l, policy_named("aiter")), InputError);
   l = limits(8192, 256, 16, 256, true);
   l.tile_kv = 96;
-  EXPECT_THROW(tight_bound(l, Policy::kAiter), InputError);
+  EXPECT_THROW(tight_bound(l, policy_named("aiter")), InputError);
 }
 
 TEST(TightBound, LegacyFormulaOverflowWitness) {
@@ -332,25 +333,25 @@ TEST(TightBound, LegacyFormulaOverflowWitness) {
   const EngineLimits l = limits(8192, 256, 128, 256, false);
   const Capacity legacy = compute_capacity(l.upstream_inputs(), SizingFormula::kLegacy);
   EXPECT_EQ(legacy.reduce_partial_map, 64);
-  const OverflowSearch o = smallest_overflow(l, Policy::kAiter, legacy);
+  const OverflowSearch o = smallest_overflow(l, policy_named("aiter"), legacy);
   ASSERT_EQ(o.status, OverflowSearch::Status::kFound);
   EXPECT_TRUE(o.proven_smallest);
   EXPECT_EQ(std::accumulate(o.batch.qo_lens.begin(), o.batch.qo_lens.end(), 0), 64);
   EXPECT_FALSE(
-      capacity_overflows(make_plan(problem_of(l, o.batch), Policy::kAiter), legacy, l.tile_q).empty());
+      capacity_overflows(make_plan(problem_of(l, o.batch), policy_named("aiter")), legacy, l.tile_q).empty());
   // The pre-fix scheduler fits its own formula (proven: the tight bound is below it).
-  EXPECT_EQ(smallest_overflow(l, Policy::kAiterLegacy, legacy).status, OverflowSearch::Status::kNone);
+  EXPECT_EQ(smallest_overflow(l, policy_named("aiter-legacy"), legacy).status, OverflowSearch::Status::kNone);
   // 16 heads: 2 (cpc - 1) * 32 = 960 >= 302: no batch within these limits overflows it.
   const EngineLimits l16 = limits(8192, 256, 16, 256, false);
-  EXPECT_EQ(
-      smallest_overflow(l16, Policy::kAiter, compute_capacity(l16.upstream_inputs(), SizingFormula::kLegacy))
-          .status,
-      OverflowSearch::Status::kNone);
+  EXPECT_EQ(smallest_overflow(l16, policy_named("aiter"),
+                              compute_capacity(l16.upstream_inputs(), SizingFormula::kLegacy))
+                .status,
+            OverflowSearch::Status::kNone);
   // The PR formula never overflows.
-  EXPECT_EQ(
-      smallest_overflow(l, Policy::kAiter, compute_capacity(l.upstream_inputs(), SizingFormula::kPr3606))
-          .status,
-      OverflowSearch::Status::kNone);
+  EXPECT_EQ(smallest_overflow(l, policy_named("aiter"),
+                              compute_capacity(l.upstream_inputs(), SizingFormula::kPr3606))
+                .status,
+            OverflowSearch::Status::kNone);
 }
 
 TEST(TightBound, VllmBoundAndBytes) {

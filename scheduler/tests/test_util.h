@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "scheduler/validate.h"
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "scheduler/error.h"
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
 #include "test_util.h"
@@ -26,7 +26,7 @@ class Mutate : public ::testing::Test {
   // 472 | 2 (512,600) kv[128,512) pol 512 off 88 | 3 (512,600) kv[512,600) pol 768 | 4 (256,512) kv[0,256)
   // pol 1024 off 344 | 5 (256,512) kv[256,512) pol 1280. work_indptr [0,2,3,5,6].
   Problem p = test::worked_example();
-  Plan plan = make_plan(p, Policy::kAiter);
+  Plan plan = make_plan(p, policy_named("aiter"));
   std::vector<Violation> check(const ValidateOptions& opt = {}) { return validate(p, plan, opt); }
 };
 
@@ -38,7 +38,7 @@ TEST_F(Mutate, WorkIndptrShape) {
   plan.work_indptr.pop_back();
   const auto v = check();
   EXPECT_TRUE(has(v, inv::kWorkIndptrShape)) << test::dump(v);
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, policy_named("aiter"));
   plan.work_indptr[0] = 1;
   EXPECT_TRUE(has(check(), inv::kWorkIndptrShape));
 }
@@ -59,21 +59,129 @@ TEST_F(Mutate, WorkFields) {
   plan.work_info[4].kv_end = -3;
   plan.work_info[5].q_head_range = test::heads(1, 2);  // head 1 of a 1-head problem
   const auto v = check();
-  ASSERT_EQ(count(v, inv::kWorkFields), 3) << test::dump(v);
+  ASSERT_EQ(count(v, inv::kWorkFields), 2) << test::dump(v);
+  ASSERT_EQ(count(v, inv::kHeadRange), 1) << test::dump(v);
   for (const auto& x : v) {
-    if (x.invariant != inv::kWorkFields) continue;
+    if (x.invariant != inv::kWorkFields && x.invariant != inv::kHeadRange) continue;
     EXPECT_TRUE(x.work == 2 || x.work == 4 || x.work == 5);
     EXPECT_GE(x.tg, 1);
+    EXPECT_EQ(x.contract, Contract::kExecution);
   }
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, policy_named("aiter"));
   plan.work_info[0].qo_end = 200;  // not a query tile
   EXPECT_TRUE(has(check(), inv::kWorkFields));
+}
+
+TEST_F(Mutate, HeadRangeCrossingKHeads) {
+  // 2 K heads, gqa 1: a work for q heads [0,2) spans both K heads (the kernel reads one K/V head per work).
+  p = Problem::from_lengths({600}, {600}, 2, true, 4);
+  plan = make_plan(p, policy_named("aiter"));
+  plan.work_info[0].q_head_range = test::heads(0, 2);
+  const auto v = check();
+  ASSERT_EQ(count(v, inv::kHeadRange), 1) << test::dump(v);
+  EXPECT_FALSE(has(v, inv::kWorkFields));
+  // gqa 2: [1,3) is two halves of two K heads' q heads.
+  p = Problem::from_lengths({600}, {600}, 2, true, 4, /*gqa_ratio=*/2);
+  plan = make_plan(p, policy_named("aiter"));
+  ASSERT_TRUE(check().empty()) << test::dump(check());
+  plan.work_info[1].q_head_range = test::heads(1, 3);
+  EXPECT_EQ(count(check(), inv::kHeadRange), 1) << test::dump(check());
+}
+
+TEST_F(Mutate, TgRowsOnce) {
+  // TG0 takes TG1's piece of tile (512,600) too: work_indptr [0,3,3,5,6] (TG0 holds works 0, 1, 2).
+  plan.work_indptr[1] = 3;
+  const auto v = check();
+  ASSERT_EQ(count(v, inv::kTgRowsOnce), 1) << test::dump(v);
+  for (const auto& x : v) {
+    if (x.invariant != inv::kTgRowsOnce) continue;
+    EXPECT_EQ(x.tg, 0);
+    EXPECT_EQ(x.work, 2);
+    EXPECT_EQ(x.qo_start, 512);
+  }
+}
+
+TEST_F(Mutate, KvPieceStartsPastVisibleKeys) {
+  // Tile (256,512) sees 512 keys; its second piece moves to [512,600): past them, every row of it masked.
+  plan.work_info[4].kv_end = 512;
+  plan.work_info[4].kv_offset = 88;
+  plan.work_info[5].kv_start = 512;
+  plan.work_info[5].kv_end = 600;
+  const auto v = check();
+  ASSERT_EQ(count(v, inv::kKvVisible), 1) << test::dump(v);
+  for (const auto& x : v) {
+    if (x.invariant == inv::kKvVisible) {
+      EXPECT_EQ(x.work, 5);
+    }
+  }
+  // An empty first piece of a tile with no visible key is fine (upstream's mid zero-KV tiles).
+  p = Problem::from_lengths({64, 100, 5}, {500, 0, 200}, 1, false, 4);
+  plan = make_plan(p, policy_named("aiter"));
+  EXPECT_FALSE(has(check(), inv::kKvVisible)) << test::dump(check());
+}
+
+TEST_F(Mutate, ReduceSplits) {
+  // One TG: every tile whole, one partial each. Tile (0,256) now lists 2 partials: more than num_cu = 1.
+  p = Problem::from_lengths({600}, {600}, 1, true, 1);
+  plan = make_plan(p, policy_named("aiter"));
+  ASSERT_TRUE(check().empty()) << test::dump(check());
+  plan.reduce_partial_map.insert(plan.reduce_partial_map.begin() + 1, 512);
+  for (size_t i = 1; i < plan.reduce_indptr.size(); ++i) ++plan.reduce_indptr[i];
+  const auto v = check();
+  ASSERT_EQ(count(v, inv::kReduceSplits), 1) << test::dump(v);
+  EXPECT_TRUE(has(v, inv::kReducePartials));
+}
+
+TEST_F(Mutate, ReducePartialsPerHead) {
+  // 3 K heads on 4 CUs: one cluster, each TG lists its pieces for K heads 0, 1, 2. K head 1 of tile
+  // (512,600) uses the tile's slots in the opposite KV order: the union over heads is unchanged, but the
+  // reduce's one partial list cannot serve both heads.
+  p = Problem::from_lengths({600}, {600}, 3, true, 4);
+  plan = make_plan(p, policy_named("aiter"));
+  ASSERT_TRUE(check().empty()) << test::dump(check());
+  std::vector<int32_t> idx;  // K head 1's pieces of tile (512,600), in work order (= KV order)
+  for (int32_t w = 0; w < plan.num_works(); ++w) {
+    const WorkInfo& x = plan.work_info[w];
+    if (x.qo_start == 512 && x.q_head_lo() == 1) idx.push_back(w);
+  }
+  ASSERT_EQ(idx.size(), 3u);
+  std::swap(plan.work_info[idx[0]].partial_o_loc, plan.work_info[idx[2]].partial_o_loc);
+  const auto v = check();
+  ASSERT_EQ(count(v, inv::kReducePartials), 1) << test::dump(v);
+  for (const auto& x : v) {
+    if (x.invariant == inv::kReducePartials) {
+      EXPECT_EQ(x.head, 1);
+    }
+  }
+}
+
+TEST_F(Mutate, UpstreamShapeOnlyWhereClaimed) {
+  // TG3 takes 56 keys from TG2's piece of tile (256,512): over TG3's quota (upstream shape), still a valid
+  // execution. A plan of a policy that does not claim upstream's shape is not held to the quota.
+  plan.work_info[4].kv_end = 200;
+  plan.work_info[4].kv_offset = 400;
+  plan.work_info[5].kv_start = 200;
+  auto v = check();
+  ASSERT_TRUE(has(v, inv::kTgLoad)) << test::dump(v);
+  for (const auto& x : v) EXPECT_EQ(x.contract, contract_of(x.invariant));
+  for (const auto& x : v) {
+    if (x.invariant == inv::kTgLoad) {
+      EXPECT_EQ(x.contract, Contract::kUpstreamShape);
+    }
+  }
+  plan.policy = "not-a-registered-policy";  // claims nothing
+  v = check();
+  EXPECT_FALSE(has(v, inv::kTgLoad)) << test::dump(v);
+  EXPECT_TRUE(v.empty()) << test::dump(v);
+  ValidateOptions as_aiter;
+  as_aiter.contract = policy_named("aiter");  // --contract aiter asks for the shape
+  EXPECT_TRUE(has(check(as_aiter), inv::kTgLoad));
 }
 
 TEST_F(Mutate, ClusterHeads) {
   // 2 heads on 4 CUs: clusters {TG0,TG1} with head 0 and {TG2,TG3} with head 1.
   p = Problem::from_lengths({600}, {600}, 2, true, 4);
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, policy_named("aiter"));
   ASSERT_TRUE(check().empty()) << test::dump(check());
   plan.work_info[0].q_head_range = test::heads(1, 2);
   const auto v = check();
@@ -154,7 +262,7 @@ TEST_F(Mutate, Cuts) {
 
 TEST_F(Mutate, HeadInvariance) {
   p = Problem::from_lengths({600}, {600}, 2, true, 4);
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, policy_named("aiter"));
   // Head 1's works (cluster 1) get a different but valid, unused slot on one piece.
   int32_t w = plan.work_indptr[2];
   plan.work_info[w].partial_o_loc = 256 * 40;
@@ -170,7 +278,7 @@ TEST_F(Mutate, HeadInvariance) {
 TEST_F(Mutate, TileOrder) {
   // One TG takes both tiles of qo = kv = 512 non-causal in emission order [0,256), [256,512); swap them.
   p = Problem::from_lengths({512}, {512}, 1, false, 1);
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, policy_named("aiter"));
   ASSERT_EQ(plan.num_works(), 2);
   ASSERT_TRUE(check().empty()) << test::dump(check());
   std::swap(plan.work_info[0], plan.work_info[1]);
@@ -209,14 +317,14 @@ TEST_F(Mutate, SlotPolicyAiter) {
 }
 
 TEST_F(Mutate, SlotPolicyLegacy) {
-  plan = make_plan(p, Policy::kAiterLegacy);
+  plan = make_plan(p, policy_named("aiter-legacy"));
   ValidateOptions opt;
-  opt.contract = Policy::kAiterLegacy;
+  opt.contract = policy_named("aiter-legacy");
   ASSERT_TRUE(check(opt).empty()) << test::dump(check(opt));
   plan.work_info[3].partial_o_loc = -1;  // a piece of a split tile
   auto v = check(opt);
   EXPECT_TRUE(has(v, inv::kSlotPolicy)) << test::dump(v);
-  plan = make_plan(p, Policy::kAiterLegacy);
+  plan = make_plan(p, policy_named("aiter-legacy"));
   plan.work_info[0].partial_o_loc = 1536;  // a whole tile with a slot
   v = check(opt);
   EXPECT_TRUE(has(v, inv::kSlotPolicy)) << test::dump(v);
@@ -243,8 +351,8 @@ TEST_F(Mutate, ReduceOrder) {
   std::swap(plan.reduce_partial_map[1], plan.reduce_partial_map[2]);  // 1280 before 1024
   auto v = check();
   ASSERT_EQ(count(v, inv::kReduceOrder), 1) << test::dump(v);
-  EXPECT_FALSE(has(v, inv::kReducePartials));
-  plan = make_plan(p, Policy::kAiter);
+  EXPECT_TRUE(has(v, inv::kReducePartials));  // the list is no longer the pieces' slots in KV order
+  plan = make_plan(p, policy_named("aiter"));
   std::swap(plan.reduce_final_map[0], plan.reduce_final_map[1]);
   EXPECT_TRUE(has(check(), inv::kReduceOrder));
 }
@@ -253,7 +361,7 @@ TEST_F(Mutate, ReduceIndptr) {
   plan.reduce_indptr[3] = 7;
   auto v = check();
   EXPECT_TRUE(has(v, inv::kReduceIndptr)) << test::dump(v);
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, policy_named("aiter"));
   plan.reduce_indptr = {0, 3, 1, 6};
   v = check();
   EXPECT_TRUE(has(v, inv::kReduceIndptr)) << test::dump(v);
@@ -271,20 +379,20 @@ TEST_F(Mutate, BufferFit) {
 // The #3606 property on the seed scenario (issue 2): the legacy plan has 0 reduce entries for 16 tiles.
 TEST(Contract, LegacySeedFailsReduceEntryAiterPasses) {
   const Problem p = test::seed_scenario();
-  const auto legacy = validate(p, make_plan(p, Policy::kAiterLegacy));
+  const auto legacy = validate(p, make_plan(p, policy_named("aiter-legacy")));
   EXPECT_EQ(count(legacy, inv::kReduceEntry), 16) << test::dump(legacy);
   EXPECT_EQ(count(legacy, inv::kSlotPolicy), 256);
-  const auto aiter = validate(p, make_plan(p, Policy::kAiter));
+  const auto aiter = validate(p, make_plan(p, policy_named("aiter")));
   EXPECT_TRUE(aiter.empty()) << test::dump(aiter);
   // Under its own (pre-fix) contract the legacy plan is consistent.
   ValidateOptions opt;
-  opt.contract = Policy::kAiterLegacy;
-  EXPECT_TRUE(validate(p, make_plan(p, Policy::kAiterLegacy), opt).empty());
+  opt.contract = policy_named("aiter-legacy");
+  EXPECT_TRUE(validate(p, make_plan(p, policy_named("aiter-legacy")), opt).empty());
 }
 
 TEST(Contract, WorkedExampleLegacyMissesOneEntry) {
   const Problem p = test::worked_example();
-  const auto v = validate(p, make_plan(p, Policy::kAiterLegacy));
+  const auto v = validate(p, make_plan(p, policy_named("aiter-legacy")));
   ASSERT_EQ(count(v, inv::kReduceEntry), 1) << test::dump(v);
   for (const auto& x : v) {
     if (x.invariant == inv::kReduceEntry) {
@@ -296,7 +404,7 @@ TEST(Contract, WorkedExampleLegacyMissesOneEntry) {
 TEST(KnownDefects, TrailingZeroKvTilesAreReportedAsCoverage) {
   // Contract 2.5.2: qo [300,300], kv [300,0], non-causal, 4 TGs: sequence 1's two tiles get no work.
   const Problem p = Problem::from_lengths({300, 300}, {300, 0}, 1, false, 4);
-  const auto v = validate(p, make_plan(p, Policy::kAiter));
+  const auto v = validate(p, make_plan(p, policy_named("aiter")));
   EXPECT_EQ(count(v, inv::kTileCoverage), 2) << test::dump(v);
   EXPECT_EQ(static_cast<int>(v.size()), 2) << test::dump(v);
 }
@@ -305,13 +413,13 @@ TEST(KnownDefects, NegativeUnitsAreReportedNotCrashing) {
   // Contract 2.5.3: qo 1024, kv 512, causal: work kv [0,-128).
   Problem p = Problem::from_lengths({1024}, {512}, 1, true, 4);
   p.allow_causal_qo_gt_kv = true;
-  const auto v = validate(p, make_plan(p, Policy::kAiter));
+  const auto v = validate(p, make_plan(p, policy_named("aiter")));
   EXPECT_TRUE(has(v, inv::kWorkFields)) << test::dump(v);
   EXPECT_TRUE(has(v, inv::kKvCoverage)) << test::dump(v);
   // Nothing scheduled at all (qo 1000, kv 100): every tile uncovered.
   Problem q = Problem::from_lengths({1000}, {100}, 1, true, 4);
   q.allow_causal_qo_gt_kv = true;
-  EXPECT_EQ(count(validate(q, make_plan(q, Policy::kAiter)), inv::kTileCoverage), 4);
+  EXPECT_EQ(count(validate(q, make_plan(q, policy_named("aiter"))), inv::kTileCoverage), 4);
 }
 
 TEST(KnownDefects, NegativeUnitsTruncateAnotherSequencesKv) {
@@ -321,7 +429,7 @@ TEST(KnownDefects, NegativeUnitsTruncateAnotherSequencesKv) {
   // wrong (truncated) attention, not just missing rows.
   Problem p = Problem::from_lengths({128, 512}, {256, 0}, 1, true, 1);
   p.allow_causal_qo_gt_kv = true;
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   ASSERT_EQ(plan.work_info, (std::vector<WorkInfo>{{0, 0, 0, 128, 0, 128, 128, test::heads(0, 1)}}));
   const auto v = validate(p, plan);
   EXPECT_EQ(count(v, inv::kKvCoverage), 1) << test::dump(v);
@@ -329,8 +437,8 @@ TEST(KnownDefects, NegativeUnitsTruncateAnotherSequencesKv) {
   EXPECT_EQ(count(v, inv::kTileCoverage), 2);
   // Under the legacy contract the truncated single piece also keeps a real slot instead of -1.
   ValidateOptions legacy;
-  legacy.contract = Policy::kAiterLegacy;
-  EXPECT_TRUE(has(validate(p, make_plan(p, Policy::kAiterLegacy), legacy), inv::kSlotPolicy));
+  legacy.contract = policy_named("aiter-legacy");
+  EXPECT_TRUE(has(validate(p, make_plan(p, policy_named("aiter-legacy")), legacy), inv::kSlotPolicy));
 }
 
 TEST(Contract, RandomPlansHoldTheirContracts) {
@@ -339,13 +447,13 @@ TEST(Contract, RandomPlansHoldTheirContracts) {
   std::mt19937 rng(99);
   for (int i = 0; i < 600; ++i) {
     const Problem p = test::random_problem(rng, false);
-    for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+    for (Policy pol : {policy_named("aiter"), policy_named("aiter-legacy")}) {
       ValidateOptions opt;
       opt.contract = pol;
       const auto v = validate(p, make_plan(p, pol), opt);
       for (const auto& x : v) {
         ASSERT_EQ(x.invariant, inv::kTileCoverage)
-            << "case " << i << " " << policy_name(pol) << " " << problem_to_json_text(p) << "\n"
+            << "case " << i << " " << pol.name() << " " << problem_to_json_text(p) << "\n"
             << test::dump(v);
       }
     }
@@ -368,7 +476,7 @@ TEST(Robustness, GarbagePlansNeverCrash) {
   };
   for (int i = 0; i < 400; ++i) {
     const Problem p = test::random_problem(rng, i % 3 == 0);
-    Plan plan = make_plan(p, Policy::kAiter);
+    Plan plan = make_plan(p, policy_named("aiter"));
     const int n = std::uniform_int_distribution<int>(1, 6)(rng);
     for (int k = 0; k < n; ++k) {
       switch (std::uniform_int_distribution<int>(0, 6)(rng)) {
@@ -414,14 +522,14 @@ TEST(Robustness, GarbagePlansNeverCrash) {
 }
 
 TEST(Format, ViolationNamesItsPlace) {
-  const Violation v{inv::kTgLoad, "300 blocks, capacity 256", 3, 0, 256, 512, 5};
+  const Violation v{inv::kTgLoad, "300 blocks, capacity 256", 3, 0, 256, 512, 5, Contract::kUpstreamShape};
   EXPECT_EQ(format_violation(v),
-            "capacity.tg_load tg=3 head=0 rows=[256,512) work=5: 300 blocks, capacity 256");
+            "[upstream-shape] capacity.tg_load tg=3 head=0 rows=[256,512) work=5: 300 blocks, capacity 256");
 }
 
 TEST(Validate, BadProblemIsAnInputError) {
   Problem p = test::worked_example();
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, policy_named("aiter"));
   p.num_heads_k = 0;
   EXPECT_THROW(validate(p, plan), InputError);
 }

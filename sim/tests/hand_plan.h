@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "scheduler/plan.h"
+#include "scheduler/policy.h"
 #include "scheduler/problem.h"
 
 namespace mlaps::testing {
@@ -23,7 +23,7 @@ struct HandPlanOptions {
 
 inline Plan make_hand_plan(const Problem& p, const HandPlanOptions& o) {
   Plan plan;
-  plan.policy = o.whole_is_direct ? Policy::kAiterLegacy : Policy::kAiter;
+  plan.reduce = o.whole_is_direct ? ReduceVersion::kLegacy : ReduceVersion::kFixed;
   std::vector<std::vector<WorkInfo>> per_tg(static_cast<size_t>(o.num_tg));
   int32_t slot = 0, next_tg = 0;
   const int32_t g = p.tile_q;

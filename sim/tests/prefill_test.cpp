@@ -329,7 +329,7 @@ TEST(Simulate, LegacyWholeTileLeavesLseUnwritten) {
   Plan plan = make_hand_plan(p, ho);
   // Split the first tile into two pieces by hand (slots 0 and 1), keep the second whole.
   plan = Plan{};
-  plan.policy = Policy::kAiterLegacy;
+  plan.reduce = ReduceVersion::kLegacy;
   plan.work_indptr = {0, 4, 6};
   for (int h = 0; h < 2; ++h)
     plan.work_info.push_back(WorkInfo{0, 0, 0, 256, 0, 128, 172, WorkInfo::pack_heads(h, h + 1)});
@@ -437,10 +437,10 @@ namespace {
 TEST(SimulateRealPlan, SeedScenarioLegacyLeavesEveryLseUnwritten) {
   const Problem p = make_problem(std::vector<int32_t>(16, 8), std::vector<int32_t>(16, 1200), 16, false);
   const AttnInputs in = make_random_inputs(p, {});
-  const SimRun legacy = simulate(p, make_plan(p, Policy::kAiterLegacy), in, {}, 2);
+  const SimRun legacy = simulate(p, make_plan(p, policy_named("aiter-legacy")), in, {}, 2);
   EXPECT_EQ(legacy.unwritten.output, 0);
   EXPECT_EQ(legacy.unwritten.lse, 128 * 16);
-  const SimRun fixed = simulate(p, make_plan(p, Policy::kAiter), in, {}, 2);
+  const SimRun fixed = simulate(p, make_plan(p, policy_named("aiter")), in, {}, 2);
   EXPECT_EQ(fixed.unwritten.output, 0);
   EXPECT_EQ(fixed.unwritten.lse, 0);
   // Same attention either way: the legacy direct bf16 rows equal the fixed version's n == 1 reduce rows.
@@ -450,7 +450,7 @@ TEST(SimulateRealPlan, SeedScenarioLegacyLeavesEveryLseUnwritten) {
 // Contract 2.4's worked example (qo = kv = 600, causal, 4 CUs) and a multi-head varlen case, both policies:
 // fast path == reference order on real plans (cut tiles, clamped last pieces, -1 slots).
 TEST(SimulateRealPlan, FastMatchesReferenceOnRealPlans) {
-  for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+  for (Policy pol : {policy_named("aiter"), policy_named("aiter-legacy")}) {
     for (const Problem& p0 :
          {make_problem({600}, {600}, 1, true), make_problem({100, 300}, {250, 700}, 3, true)}) {
       Problem p = p0;
@@ -459,7 +459,7 @@ TEST(SimulateRealPlan, FastMatchesReferenceOnRealPlans) {
       TestRun ref(p, make_plan(p, pol), in), fast(p, make_plan(p, pol), in);
       emulate_prefill_reference_order(ref.pp);
       emulate_prefill(fast.pp, 2);
-      expect_same_buffers(ref.buf, fast.buf, std::string(policy_name(pol)));
+      expect_same_buffers(ref.buf, fast.buf, std::string(pol.name()));
     }
   }
 }

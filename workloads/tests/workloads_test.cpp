@@ -51,7 +51,7 @@ TEST(Workloads, LedgerReferencesExist) {
 TEST(Workloads, ValidityFlagsHold) {
   for (const Workload& w : workloads()) {
     SCOPED_TRACE(w.name);
-    const Plan plan = make_plan(w.problem, Policy::kAiter);
+    const Plan plan = make_plan(w.problem, policy_named("aiter"));
     const auto v = validate(w.problem, plan);
     if (w.valid_for_aiter) {
       EXPECT_TRUE(v.empty()) << v.size()
@@ -73,7 +73,7 @@ TEST(WorkedExample, LegacyAndFixedPlans) {
   const Problem& p = workload("worked_example_qo600_cu4").problem;
   const int32_t hr = WorkInfo::pack_heads(0, 1);
   const std::vector<int32_t> indptr = {0, 2, 3, 5, 6};
-  const Plan legacy = make_plan(p, Policy::kAiterLegacy);
+  const Plan legacy = make_plan(p, policy_named("aiter-legacy"));
   EXPECT_EQ(legacy.work_indptr, indptr);
   const std::vector<WorkInfo> lw = {
       {0, -1, 0, 256, 0, 256, 0, hr},       {0, 0, 512, 600, 0, 128, 472, hr},
@@ -84,7 +84,7 @@ TEST(WorkedExample, LegacyAndFixedPlans) {
   EXPECT_EQ(legacy.reduce_indptr, (std::vector<int32_t>{0, 2, 5}));
   EXPECT_EQ(legacy.reduce_partial_map, (std::vector<int32_t>{768, 1024, 0, 256, 512}));
 
-  const Plan fixed = make_plan(p, Policy::kAiter);
+  const Plan fixed = make_plan(p, policy_named("aiter"));
   EXPECT_EQ(fixed.work_indptr, indptr);
   std::vector<WorkInfo> fw = lw;
   const int32_t slots[] = {0, 256, 512, 768, 1024, 1280};
