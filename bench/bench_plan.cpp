@@ -139,8 +139,8 @@ void register_plan_benchmarks() {
     for (const PolicyDef& def : policies()) {
       const Policy policy(def);
       const std::string_view pol = policy.name();
-      // The figures the targets are read from (workloads with an upstream time, the default policy, and
-      // their write-bytes floors) run 10 short repetitions, and the report takes the fastest: microsecond
+      // The figures the targets are read from (workloads with an upstream time, the default policy,
+      // and their write-bytes floors) run 10 short repetitions, and the report takes the fastest: microsecond
       // timings on a shared virtual machine move by 10-50% from one second to the next, always upwards.
       const bool target = !g_quick && w.upstream_us && policy == default_policy();
       auto timed = [target](benchmark::internal::Benchmark* b) {

@@ -118,15 +118,18 @@ def main(argv):
     )
 
     # Scheduler ------------------------------------------------------------------------------------
-    wls = []
+    wls, pols = [], []
     for name in res:
         p = split(name)
         if p[0] == "plan" and len(p) == 4 and p[3] not in wls:
             wls.append(p[3])
+        if p[0] == "plan" and len(p) == 4 and p[2] not in pols:
+            pols.append(p[2])  # the policy table's order: the first is the default policy, the targets' one
+    dflt = pols[0] if pols else ""
     # Workloads with a quoted upstream time first (the issue-6 set), then the rest of the table.
-    wls.sort(key=lambda w: counter(f"plan/fast/aiter/{w}", "upstream_us") is None)
+    wls.sort(key=lambda w: counter(f"plan/fast/{dflt}/{w}", "upstream_us") is None)
     rows = []
-    for pol in ("aiter", "aiter-legacy"):
+    for pol in pols:
         for w in wls:
             fast, into, prefix, plain, into2 = (
                 t(f"plan/{k}/{pol}/{w}") for k in ("fast", "into", "into_prefix", "plain", "into_t2"))
@@ -149,10 +152,10 @@ def main(argv):
                 pol, w, fmt_num(works, 0), fmt_num(nbytes / 1024 if nbytes else None, 1),
                 fmt_time(plain), fmt_time(fast), fmt_x(plain / fast if plain else None),
                 fmt_time(into), fmt_time(up) + (" ᵘ" if up else ""),
-                fmt_x(vs_up) + mark(vs_up >= SPEEDUP_VS_UPSTREAM if vs_up and large and pol == "aiter" else None),
+                fmt_x(vs_up) + mark(vs_up >= SPEEDUP_VS_UPSTREAM if vs_up and large and pol == dflt else None),
                 fmt_time(into2), fmt_x(up / into2 if up and into2 else None),
                 fmt_time(prefix), fmt_time(memcpy),
-                fmt_x(vs_bytes, 2) + mark(vs_bytes <= PLAN_VS_WRITE_BYTES if vs_bytes and large and pol == "aiter" else None),
+                fmt_x(vs_bytes, 2) + mark(vs_bytes <= PLAN_VS_WRITE_BYTES if vs_bytes and large and pol == dflt else None),
                 fmt_x(writer / memset if memset else None, 2),
                 fmt_time(t(f"validate/{pol}/{w}")),
             ])
@@ -166,7 +169,7 @@ def main(argv):
         out.append(
             "\nᵘ upstream's host path, quoted from issue 6 (g++ -O2, preallocated buffers, 256 CUs, measured on "
             "another 2-core machine), not measured in this run. The 20× and 2× goals are for the large workloads "
-            "(upstream >= 100 µs) and the aiter policy: ✅/❌ marks those rows only. "
+            "(upstream >= 100 µs) and the default policy: ✅/❌ marks those rows only. "
             "`make_plan_into` fills preallocated buffers (pre-#3606 upstream sizing, or exact where that is too "
             "small) and zeroes their unused tails as upstream does; `into, prefix only` writes the used prefix "
             "(zero_tails = false), held against a memcpy of the plan's used bytes into preallocated buffers "
@@ -272,25 +275,25 @@ def main(argv):
     # Issue 6 targets, one line each ---------------------------------------------------------------------
     rows = []
     def upstream_s(w):  # upstream's quoted time (issue 6), carried as a counter in µs; 0 where none
-        return (counter(f"plan/fast/aiter/{w}", "upstream_us") or 0) * 1e-6
+        return (counter(f"plan/fast/{dflt}/{w}", "upstream_us") or 0) * 1e-6
     big = [w for w in wls if upstream_s(w) * 1e6 >= LARGE_UPSTREAM_US]
     for w in big:
         up = upstream_s(w)
-        into = t(f"plan/into/aiter/{w}")
+        into = t(f"plan/into/{dflt}/{w}")
         if into:
             rows.append([f"scheduler (into) vs upstream's host path (quoted, elsewhere), {w}", "≥ 20×",
                          f"{up / into:.1f}× ({fmt_time(into)})", mark(up / into >= SPEEDUP_VS_UPSTREAM).strip()])
     for w in big:
-        into2 = t(f"plan/into_t2/aiter/{w}")
+        into2 = t(f"plan/into_t2/{dflt}/{w}")
         # Only where the parallel writer engages (>= 512 KiB of 32-byte work rows); below, it is the one-thread
         # path timed twice.
-        if into2 and (counter(f"plan/fast/aiter/{w}", "works") or 0) * 32 >= PARALLEL_WRITE_BYTES:
+        if into2 and (counter(f"plan/fast/{dflt}/{w}", "works") or 0) * 32 >= PARALLEL_WRITE_BYTES:
             rows.append([f"scheduler (into, opt-in 2-thread writer) vs upstream's host path, {w}", "≥ 20×",
                          f"{upstream_s(w) / into2:.1f}× ({fmt_time(into2)})",
                          mark(upstream_s(w) / into2 >= SPEEDUP_VS_UPSTREAM).strip()])
     for w in big:
-        prefix, memcpy = t(f"plan/into_prefix/aiter/{w}"), t(f"write_bytes/memcpy/aiter/{w}")
-        memset = t(f"write_bytes/memset/aiter/{w}")
+        prefix, memcpy = t(f"plan/into_prefix/{dflt}/{w}"), t(f"write_bytes/memcpy/{dflt}/{w}")
+        memset = t(f"write_bytes/memset/{dflt}/{w}")
         if prefix and memcpy:
             extra = f" (memset: {prefix / memset:.2f}×)" if memset else ""
             rows.append([f"scheduler (into, prefix) vs memcpy of the plan's bytes, {w}", "≤ 2×",

@@ -7,9 +7,9 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "ledger/ledger.h"
-#include "workloads/workloads.h"
 #include "scheduler/error.h"
 #include "scheduler/policy.h"
+#include "workloads/workloads.h"
 
 namespace mlaps::cli {
 
@@ -92,11 +92,10 @@ void add_policies_command(CLI::App& root, CommandRunner& runner) {
     }
     // One line per policy; the name is the first word (scripts/demo.sh reads it).
     for (const PolicyDef& d : policies()) {
-      std::cout << fmt::format("{:<14} reduce {:<6}  sizing {:<6}{}  {}\n  {:<14} {}\n", d.name,
-                               reduce_name(d.traits.reduce), sizing_name(d.traits.sizing),
-                               d.capacity ? " (own bound)" : "",
-                               d.traits.upstream_shape ? "claims upstream's shape" : "execution contract only",
-                               "", d.summary);
+      std::cout << fmt::format(
+          "{:<14} reduce {:<6}  sizing {:<6}{}  {}\n  {:<14} {}\n", d.name, reduce_name(d.traits.reduce),
+          sizing_name(d.traits.sizing), d.capacity ? " (own bound)" : "",
+          d.traits.upstream_shape ? "claims upstream's shape" : "execution contract only", "", d.summary);
     }
     return 0;
   });

@@ -68,7 +68,8 @@ Capacity capacity_for(const Problem& p, const std::string& sizing, Policy policy
   SizingInputs in = SizingInputs::from_problem(p);
   if (max_kvlen > 0) in.max_kvlen = max_kvlen;
   if (batch_size > 0) in.batch_size = batch_size;
-  return sizing.empty() ? policy_capacity(policy, in) : compute_capacity(in, parse_sizing_formula(sizing, "--sizing"));
+  return sizing.empty() ? policy_capacity(policy, in)
+                        : compute_capacity(in, parse_sizing_formula(sizing, "--sizing"));
 }
 
 // The plan's policy (a dump's may be unknown: then the default's).
@@ -104,8 +105,9 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
     const Policy pol = plan_policy(l.plan);
     const SizingFormula f =
         o->sizing.empty() ? pol.traits().sizing : parse_sizing_formula(o->sizing, "--sizing");
-    const Capacity cap = l.dump_capacity ? *l.dump_capacity
-                                         : capacity_for(l.problem, o->sizing, pol, o->max_kvlen, o->batch_size);
+    const Capacity cap = l.dump_capacity
+                             ? *l.dump_capacity
+                             : capacity_for(l.problem, o->sizing, pol, o->max_kvlen, o->batch_size);
     // Produce every artefact before writing any, so a failure leaves nothing half-written.
     const std::string out =
         o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "\n" : plan_text(l.problem, l.plan, cap);
@@ -184,9 +186,10 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       std::map<std::string, int> counts;
       for (const auto& v : violations) counts[v.invariant]++;
       if (violations.empty()) {
-        std::cout << fmt::format("ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
-                                 "reduce entries)\n",
-                                 l.plan.policy, held, l.plan.num_works(), l.plan.num_reduce_entries());
+        std::cout << fmt::format(
+            "ok: policy {} plan holds every invariant of the {} contract ({} works, {} "
+            "reduce entries)\n",
+            l.plan.policy, held, l.plan.num_works(), l.plan.num_reduce_entries());
       } else {
         std::cout << fmt::format("\n{} violation(s) of the {} contract:", violations.size(), held);
         for (const auto& [k, n] : counts) std::cout << fmt::format(" {} x{};", k, n);

@@ -222,9 +222,8 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       for (double v : grid) {
         if (std::isfinite(v)) vmax = std::max(vmax, v);
       }
-      heat =
-          heatmap_svg(fmt::format("mlaps run: max |output error| vs float64, policy {}", policy.name()),
-                      grid, rows, p.num_heads_q(), "query-row bucket", "q head", std::max(vmax, 1e-6));
+      heat = heatmap_svg(fmt::format("mlaps run: max |output error| vs float64, policy {}", policy.name()),
+                         grid, rows, p.num_heads_q(), "query-row bucket", "q head", std::max(vmax, 1e-6));
     }
     if (!o->dump.empty()) write_run_dump(o->dump, p, plan, cap, in, buf, policy);
     if (!heat.empty()) write_file_atomic(o->heatmap, heat);

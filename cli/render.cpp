@@ -17,8 +17,8 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
   for (const auto& w : plan.work_info) minus_one += w.partial_o_loc == -1;
   s += fmt::format(
       "policy {} | {} sequences, {} K heads x gqa {}, {} CUs = {} clusters x {} TGs, {}, block_size {}\n",
-      plan.policy, p.batch(), p.num_heads_k, p.gqa_ratio, p.num_cu, num_clusters,
-      p.num_cu / num_clusters, p.causal ? "causal" : "non-causal", p.block_size);
+      plan.policy, p.batch(), p.num_heads_k, p.gqa_ratio, p.num_cu, num_clusters, p.num_cu / num_clusters,
+      p.causal ? "causal" : "non-causal", p.block_size);
   s += fmt::format(
       "query tiles {} | works {} (capacity {}) | direct-write works (pol -1) {} | reduce entries {} "
       "(capacity {}) | partials {} (capacity {})\n\n",
@@ -110,8 +110,7 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
   s += fmt::format(
       "<text x='10' y='18' font-size='13'>mlaps plan: policy {}, {} seqs, {} K heads, {} TGs, {} works, {} "
       "reduce entries, {} direct-write (pol -1) works</text>\n",
-      plan.policy, p.batch(), p.num_heads_k, ntg, plan.num_works(), plan.num_reduce_entries(),
-      direct);
+      plan.policy, p.batch(), p.num_heads_k, ntg, plan.num_works(), plan.num_reduce_entries(), direct);
   s += fmt::format(
       "<text x='10' y='36'>one row per thread group (first head of its cluster); bar width = KV pages; "
       "colour = "

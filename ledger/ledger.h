@@ -22,8 +22,8 @@ namespace mlaps {
 struct LedgerCase {
   std::string name;
   Problem problem;
-  Policy policy = default_policy();  // the plan is make_plan(problem, policy) ...
-  std::optional<Plan> plan;          // ... unless a hand-made plan is recorded (e.g. decode metadata)
+  Policy policy = default_policy();    // the plan is make_plan(problem, policy) ...
+  std::optional<Plan> plan;            // ... unless a hand-made plan is recorded (e.g. decode metadata)
   Policy contract = default_policy();  // ValidateOptions::contract
   SizingFormula capacity = SizingFormula::kPr3606;  // buffers the plan is held to
   std::map<std::string, int> expected;              // invariant -> number of violations

@@ -90,9 +90,8 @@ TEST(EndToEnd, EveryPolicyMatchesReference) {
   for (const PolicyDef& def : policies()) {
     if (def.traits.reduce != ReduceVersion::kFixed) continue;
     const Policy pol(def);
-    const bool ok = rc::check("policy " + std::string(def.name) + ": emulator vs float64", [pol] {
-      check_against_reference(*pgen::small_case(pol), draw_seed());
-    });
+    const bool ok = rc::check("policy " + std::string(def.name) + ": emulator vs float64",
+                              [pol] { check_against_reference(*pgen::small_case(pol), draw_seed()); });
     EXPECT_TRUE(ok) << "policy " << def.name;
   }
 }

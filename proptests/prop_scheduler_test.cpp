@@ -171,7 +171,8 @@ RC_GTEST_PROP(Pr3606, HoldsForAiter, ()) {
 // The shrunk counterexample the mutation check finds (kept as a regression case; also the ledger's
 // legacy_minus1_fast_path/minimal case): one sequence, one row, one key, one TG.
 Case shrunk_legacy_case() {
-  return Case{Problem::from_lengths({1}, {1}, 1, /*causal=*/false, /*num_cu=*/1), policy_named("aiter-legacy")};
+  return Case{Problem::from_lengths({1}, {1}, 1, /*causal=*/false, /*num_cu=*/1),
+              policy_named("aiter-legacy")};
 }
 
 // Mutation check: the suite must catch the bug it exists for. Run the #3606 property against aiter-legacy

@@ -96,8 +96,9 @@ std::vector<QTile> make_query_tiles(const Problem& p) {
 
 Plan make_plan_plain(const Problem& p, Policy policy) {
   if (!policy.traits().upstream_shape) {
-    throw InputError("policy", "the plain upstream loop models only policies claiming upstream's shape, not '" +
-                                   std::string(policy.name()) + "'");
+    throw InputError("policy",
+                     "the plain upstream loop models only policies claiming upstream's shape, not '" +
+                         std::string(policy.name()) + "'");
   }
   validate_problem(p);
   const bool legacy = policy.traits().reduce == ReduceVersion::kLegacy;
@@ -163,7 +164,8 @@ Plan make_plan_plain(const Problem& p, Policy policy) {
 void build_reduce_info(ReduceVersion version, const std::vector<WorkInfo>& works, Plan& plan) {
   std::map<std::pair<int32_t, int32_t>, std::set<int32_t>> reduce_map;
   for (const WorkInfo& w : works) {
-    if (version == ReduceVersion::kLegacy && w.partial_o_loc == -1) continue;  // HEAD's skip; PR-head removes it
+    if (version == ReduceVersion::kLegacy && w.partial_o_loc == -1)
+      continue;  // HEAD's skip; PR-head removes it
     reduce_map[{w.qo_start, w.qo_end}].insert(w.partial_o_loc);
   }
   plan.reduce_indptr.assign(1, 0);
@@ -206,7 +208,8 @@ void copy_shifting_heads(WorkInfo* dst, const WorkInfo* src, int32_t n, uint32_t
 // c * khpc + kho, i.e. the pieces' q_head_range 0 plus (c * khpc + kho) * qhg * (1 + 2^16) (hi <= 0xFFFF,
 // so no carry). Every cluster holds khpc * npieces rows, so a cluster's rows start at c * khpc * npieces
 // and disjoint cluster ranges can be written concurrently.
-void write_works(const Geometry& g, const ClusterSchedule& sched, const PlanSpans& out, int32_t c0, int32_t c1) {
+void write_works(const Geometry& g, const ClusterSchedule& sched, const PlanSpans& out, int32_t c0,
+                 int32_t c1) {
   int32_t* indptr = out.work_indptr.data();
   WorkInfo* dst = out.work_info.data();
   const WorkInfo* pieces = sched.pieces.data();
@@ -408,10 +411,11 @@ struct PlanCore {
   }
 
   void write(const PlanSpans& out, const PlanIntoOptions& opt) const {
-    write_replicated_works(p,
-                           ClusterSchedule{std::span<const WorkInfo>(ws.pieces_.data(), static_cast<size_t>(npieces)),
-                                           std::span<const int32_t>(ws.tg_end_.data(), static_cast<size_t>(g.tpc))},
-                           out, opt);
+    write_replicated_works(
+        p,
+        ClusterSchedule{std::span<const WorkInfo>(ws.pieces_.data(), static_cast<size_t>(npieces)),
+                        std::span<const int32_t>(ws.tg_end_.data(), static_cast<size_t>(g.tpc))},
+        out, opt);
     // Reduce info: tiles in global row order (batch by batch, range by range), slots ascending (= piece
     // order).
     const WorkInfo* pieces = ws.pieces_.data();

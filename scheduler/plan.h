@@ -18,13 +18,13 @@ enum class ReduceVersion {
 };
 
 struct Plan {
-  std::string policy;                          // the policy's name (policy.h); empty if unknown
+  std::string policy;                            // the policy's name (policy.h); empty if unknown
   ReduceVersion reduce = ReduceVersion::kFixed;  // the reduce its executors run (the policy's trait)
-  std::vector<int32_t> work_indptr;         // [num_cu + 1]
-  std::vector<WorkInfo> work_info;          // [work_indptr.back()]
-  std::vector<int32_t> reduce_indptr;       // [n_final + 1]
-  std::vector<FinalLoc> reduce_final_map;   // [n_final]
-  std::vector<int32_t> reduce_partial_map;  // [reduce_indptr.back()]
+  std::vector<int32_t> work_indptr;              // [num_cu + 1]
+  std::vector<WorkInfo> work_info;               // [work_indptr.back()]
+  std::vector<int32_t> reduce_indptr;            // [n_final + 1]
+  std::vector<FinalLoc> reduce_final_map;        // [n_final]
+  std::vector<int32_t> reduce_partial_map;       // [reduce_indptr.back()]
 
   int32_t num_tg() const { return static_cast<int32_t>(work_indptr.size()) - 1; }
   int32_t num_works() const { return static_cast<int32_t>(work_info.size()); }

@@ -19,7 +19,7 @@ namespace mlaps {
 
 // What the policy's plans rely on and claim; read by validate(), the executors and the reports.
 struct PolicyTraits {
-  ReduceVersion reduce = ReduceVersion::kFixed;  // the mla_reduce_v1 version its plans are correct under
+  ReduceVersion reduce = ReduceVersion::kFixed;   // the mla_reduce_v1 version its plans are correct under
   SizingFormula sizing = SizingFormula::kPr3606;  // upstream's buffer formula it is deployed with
   // Claims upstream's shape (ping-pong order, the average/reminder TG quota, <= tpc-1 cuts, head invariance,
   // cluster heads): validate() then checks the upstream-shape contract on its plans by default.
@@ -77,7 +77,7 @@ class Policy {
   const PolicyDef* def_;
 };
 
-Policy default_policy();                           // the table's first row
+Policy default_policy();  // the table's first row
 std::optional<Policy> find_policy(std::string_view name);
 // The row named `name`; InputError(field, "must be one of <every name> ...") otherwise.
 Policy policy_named(std::string_view name, const std::string& field = "policy");

@@ -6,7 +6,8 @@
 namespace mlaps {
 namespace policy_impl {
 // scheduler/policies/aiter.cpp
-PlanSizes plan_aiter(const Problem&, const ProblemTotals&, PlanOutput&, PlanWorkspace&, const PlanIntoOptions&);
+PlanSizes plan_aiter(const Problem&, const ProblemTotals&, PlanOutput&, PlanWorkspace&,
+                     const PlanIntoOptions&);
 PlanSizes plan_aiter_legacy(const Problem&, const ProblemTotals&, PlanOutput&, PlanWorkspace&,
                             const PlanIntoOptions&);
 // scheduler/policies/whole_tiles.cpp
@@ -23,16 +24,19 @@ using S = SizingFormula;
 // The first row is the default policy.
 constexpr PolicyDef kTable[] = {
     {.name = "aiter",
-     .summary = "upstream get_ps_metadata_v1 with PR #3606: every piece a partial slot, every tile a reduce entry",
+     .summary =
+         "upstream get_ps_metadata_v1 with PR #3606: every piece a partial slot, every tile a reduce entry",
      .traits = {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = true, .honours_need_lse = false},
      .plan = policy_impl::plan_aiter},
     {.name = "aiter-legacy",
      .summary = "upstream before PR #3606: a tile one TG takes whole writes O directly (-1), no LSE",
-     .traits = {.reduce = R::kLegacy, .sizing = S::kLegacy, .upstream_shape = true, .honours_need_lse = false},
+     .traits =
+         {.reduce = R::kLegacy, .sizing = S::kLegacy, .upstream_shape = true, .honours_need_lse = false},
      .plan = policy_impl::plan_aiter_legacy},
     {.name = "whole-tiles",
      .summary = "never splits a query tile: longest tile first to the least-loaded TG of its cluster (LPT)",
-     .traits = {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = false, .honours_need_lse = false},
+     .traits =
+         {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = false, .honours_need_lse = false},
      .plan = policy_impl::plan_whole_tiles,
      .capacity = policy_impl::whole_tiles_capacity},
 };

@@ -101,7 +101,8 @@ class Validator {
     if (opt_.capacity) {
       cap_ = *opt_.capacity;
     } else {
-      const Policy sized = opt_.contract ? *opt_.contract : find_policy(plan_.policy).value_or(default_policy());
+      const Policy sized =
+          opt_.contract ? *opt_.contract : find_policy(plan_.policy).value_or(default_policy());
       cap_ = policy_capacity(sized, SizingInputs::from_problem(p_));
     }
 
@@ -206,8 +207,8 @@ class Validator {
       const int32_t lo = wi.q_head_lo(), hi = wi.q_head_hi();
       if (lo % gqa_ != 0 || hi != lo + gqa_ || hi > nhq_) {
         add_work(inv::kHeadRange,
-                 fmt::format("work {}: q_head_range [{},{}) is not one K head's q heads (gqa {}, {} q heads)", w,
-                             lo, hi, gqa_, nhq_),
+                 fmt::format("work {}: q_head_range [{},{}) is not one K head's q heads (gqa {}, {} q heads)",
+                             w, lo, hi, gqa_, nhq_),
                  w);
       } else {
         head_of_[w] = lo / gqa_;
@@ -303,11 +304,11 @@ class Validator {
           std::sort(tgs_.begin(), tgs_.end());
           for (size_t i = 1; i < tgs_.size(); ++i) {
             if (tgs_[i].first >= 0 && tgs_[i].first == tgs_[i - 1].first) {
-              add_work(inv::kTgRowsOnce,
-                       fmt::format("TG {} holds works {} and {} for the same rows {} and K head {}",
-                                   tgs_[i].first, tgs_[i - 1].second, tgs_[i].second,
-                                   rows(tile.qo_start, tile.qo_end), h),
-                       tgs_[i].second);
+              add_work(
+                  inv::kTgRowsOnce,
+                  fmt::format("TG {} holds works {} and {} for the same rows {} and K head {}", tgs_[i].first,
+                              tgs_[i - 1].second, tgs_[i].second, rows(tile.qo_start, tile.qo_end), h),
+                  tgs_[i].second);
             }
           }
         }
@@ -341,8 +342,8 @@ class Validator {
           const int64_t start_tok = (int64_t{wi.kv_start} - base) * bs_;
           if ((i > 0 || wi.kv_end > wi.kv_start) && start_tok >= tile.eff) {
             add_work(inv::kKvVisible,
-                     fmt::format("piece {} of {} starts at token {}, the tile's rows see tokens [0,{})", i + 1, n,
-                                 start_tok, std::max(0, tile.eff)),
+                     fmt::format("piece {} of {} starts at token {}, the tile's rows see tokens [0,{})",
+                                 i + 1, n, start_tok, std::max(0, tile.eff)),
                      grp[i]);
           }
           if (!last && end_tok >= tile.eff) {
@@ -659,8 +660,8 @@ class Validator {
       // path passes num_kv_splits = 0 (contract 5.1).
       if (nsplit > p_.num_cu) {
         add(inv::kReduceSplits,
-            fmt::format("entry {} for tile {} merges {} partials, the reduce holds at most num_cu = {}", entry,
-                        rows(tile.qo_start, tile.qo_end), nsplit, p_.num_cu),
+            fmt::format("entry {} for tile {} merges {} partials, the reduce holds at most num_cu = {}",
+                        entry, rows(tile.qo_start, tile.qo_end), nsplit, p_.num_cu),
             -1, -1, tile.qo_start, tile.qo_end);
       }
     }
@@ -684,8 +685,8 @@ const char* contract_name(Contract c) {
 }
 
 Contract contract_of(std::string_view invariant) {
-  for (const char* shape : {inv::kClusterHeads, inv::kTgLoad, inv::kCuts, inv::kHeadInvariance, inv::kTileOrder,
-                            inv::kReduceOrder}) {
+  for (const char* shape : {inv::kClusterHeads, inv::kTgLoad, inv::kCuts, inv::kHeadInvariance,
+                            inv::kTileOrder, inv::kReduceOrder}) {
     if (invariant == shape) return Contract::kUpstreamShape;
   }
   return Contract::kExecution;

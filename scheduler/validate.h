@@ -2,8 +2,8 @@
 // validate(problem, plan): every broken invariant, named. Never throws on a malformed plan.
 #include <cstdint>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scheduler/plan.h"
@@ -25,18 +25,18 @@ namespace inv {
 // Execution contract.
 inline constexpr const char* kWorkIndptrShape = "work_indptr.shape";  // size num_cu+1, [0] = 0, end = #works
 inline constexpr const char* kWorkIndptrMonotone = "work_indptr.monotone";
-inline constexpr const char* kWorkFields = "work.fields";       // batch, rows, kv pages, kv_offset in bounds
-inline constexpr const char* kHeadRange = "work.head_range";    // q_head_range = one K head's q heads
+inline constexpr const char* kWorkFields = "work.fields";        // batch, rows, kv pages, kv_offset in bounds
+inline constexpr const char* kHeadRange = "work.head_range";     // q_head_range = one K head's q heads
 inline constexpr const char* kTgRowsOnce = "work.tg_rows_once";  // a TG holds one work per (tile, head)
-inline constexpr const char* kTileCoverage = "coverage.tile";   // every query tile scheduled per head
-inline constexpr const char* kKvCoverage = "coverage.kv";       // pieces contiguous, cover visible keys
+inline constexpr const char* kTileCoverage = "coverage.tile";    // every query tile scheduled per head
+inline constexpr const char* kKvCoverage = "coverage.kv";        // pieces contiguous, cover visible keys
 inline constexpr const char* kKvVisible = "coverage.kv_visible";  // no piece starts past the visible keys
 inline constexpr const char* kKvOffset = "coverage.kv_offset";    // upstream's kv_offset rule
 inline constexpr const char* kSlotAlignment = "slot.alignment";   // pol = -1 or multiple of qlen_gran
 inline constexpr const char* kSlotUnique = "slot.unique";         // unique within a head
 inline constexpr const char* kSlotBounds = "slot.bounds";         // rows fit the partial buffers
 inline constexpr const char* kSlotPolicy = "slot.policy";  // #3606: all >= 0; pre-fix contract: -1 iff whole
-inline constexpr const char* kReduceEntry = "reduce.entry";  // #3606: every scheduled tile has one
+inline constexpr const char* kReduceEntry = "reduce.entry";        // #3606: every scheduled tile has one
 inline constexpr const char* kReducePartials = "reduce.partials";  // == each head's slots, in KV order
 inline constexpr const char* kReduceSplits = "reduce.splits";      // <= num_cu partials (the reduce's LDS)
 inline constexpr const char* kReduceIndptr =
@@ -61,7 +61,7 @@ struct Violation {
   int32_t head = -1;      // q head (lo of the range), -1 if not about one
   int32_t qo_start = -1;  // the tile's global rows [qo_start, qo_end), -1 if not about a tile
   int32_t qo_end = -1;
-  int32_t work = -1;  // index into work_info, -1 if none
+  int32_t work = -1;                         // index into work_info, -1 if none
   Contract contract = Contract::kExecution;  // contract_of(invariant)
 };
 

@@ -77,8 +77,8 @@ TEST(Ledger, ClassesRecognisedBeyondTheRecordedCases) {
   gt.allow_causal_qo_gt_kv = true;
   probes.push_back({"causal_qo_gt_kv", gt, policy_named("aiter"), SizingFormula::kPr3606});
   probes.push_back({"legacy_minus1_fast_path",
-                    Problem::from_lengths({4096, 1000}, {4096, 3000}, 16, true, 256), policy_named("aiter-legacy"),
-                    SizingFormula::kPr3606});
+                    Problem::from_lengths({4096, 1000}, {4096, 3000}, 16, true, 256),
+                    policy_named("aiter-legacy"), SizingFormula::kPr3606});
   probes.push_back(
       {"legacy_sizing_overflow",
        Problem::from_lengths(std::vector<int32_t>(8, 2048), std::vector<int32_t>(8, 2048), 128, false, 256),

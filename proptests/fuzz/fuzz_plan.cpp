@@ -1,6 +1,6 @@
-// libFuzzer target (a): bytes -> problem -> make_plan (every policy of the table) -> validate (+ emulate and compare with
-// the float64 reference when tiny). Crashes and sanitizer reports are failures; so is any violation that
-// the upstream-defects ledger does not explain (abort with the reproducing command line).
+// libFuzzer target (a): bytes -> problem -> make_plan (every policy of the table) -> validate (+ emulate and
+// compare with the float64 reference when tiny). Crashes and sanitizer reports are failures; so is any
+// violation that the upstream-defects ledger does not explain (abort with the reproducing command line).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -106,7 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // show (a legacy policy's -1 tiles).
       ValidateOptions fixed;
       fixed.capacity = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606);
-      const auto v = check(p, plan, policy, fixed, "plan breaks the #3606 contract beyond the recorded defects");
+      const auto v =
+          check(p, plan, policy, fixed, "plan breaks the #3606 contract beyond the recorded defects");
       // Upstream's fixed row in the pre-#3606 buffers: only the recorded sizing defect may show.
       if (def.traits.upstream_shape && def.traits.reduce == ReduceVersion::kFixed) {
         ValidateOptions old = own;

@@ -34,8 +34,7 @@ TEST(FastVsPlain, HandMadeCases) {
   }
   for (const Problem& p : cases) {
     for (Policy pol : {policy_named("aiter"), policy_named("aiter-legacy")}) {
-      EXPECT_EQ(make_plan(p, pol), make_plan_plain(p, pol))
-          << problem_to_json_text(p) << " " << pol.name();
+      EXPECT_EQ(make_plan(p, pol), make_plan_plain(p, pol)) << problem_to_json_text(p) << " " << pol.name();
     }
   }
 }
@@ -88,7 +87,8 @@ TEST(MakePlanInto, NoZeroTailsLeavesTailsAlone) {
   std::vector<WorkInfo> wi(8, WorkInfo{9, 9, 9, 9, 9, 9, 9, 9});
   std::vector<FinalLoc> rfm(4, FinalLoc{9, 9});
   PlanWorkspace ws;
-  make_plan_into(p, policy_named("aiter-legacy"), PlanSpans{wip, wi, rip, rfm, rpm}, ws, {.zero_tails = false});
+  make_plan_into(p, policy_named("aiter-legacy"), PlanSpans{wip, wi, rip, rfm, rpm}, ws,
+                 {.zero_tails = false});
   EXPECT_EQ(wi[6].batch_idx, 9);
   EXPECT_EQ(rfm[3], (FinalLoc{9, 9}));
   EXPECT_EQ(rip, (std::vector<int32_t>{0, 2, 5, 5,
@@ -161,7 +161,8 @@ TEST(MakePlanInto, ThreadedWriteIsByteIdentical) {
   const std::vector<int32_t> qo256(256, 256), kv256(256, 16384), qo64(64, 2048), kv64(64, 16384);
   check(Problem::from_lengths(qo256, kv256, 16, false, 256), policy_named("aiter"),
         PlanIntoOptions{.num_threads = 2});
-  check(Problem::from_lengths(qo64, kv64, 128, true, 256), policy_named("aiter"), PlanIntoOptions{.num_threads = 2});
+  check(Problem::from_lengths(qo64, kv64, 128, true, 256), policy_named("aiter"),
+        PlanIntoOptions{.num_threads = 2});
 }
 
 TEST(MakePlanInto, ThreadCountBelowOneIsRejectedBeforeWriting) {

@@ -270,7 +270,8 @@ TEST(Policy, NamesRoundTrip) {
     ADD_FAILURE() << "no throw";
   } catch (const InputError& e) {
     EXPECT_EQ(e.field(), "--policy");
-    for (const PolicyDef& d : policies()) EXPECT_NE(std::string(e.what()).find(d.name), std::string::npos) << e.what();
+    for (const PolicyDef& d : policies())
+      EXPECT_NE(std::string(e.what()).find(d.name), std::string::npos) << e.what();
   }
 }
 
