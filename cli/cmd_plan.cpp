@@ -156,7 +156,7 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     const bool pre_fix = contract && contract->traits().reduce == ReduceVersion::kLegacy;
     std::string held = pre_fix ? "execution (pre-#3606 rules)" : "execution (#3606)";
     if (shape) held += " + upstream-shape";
-    if (contract) held += fmt::format(" of policy {}", contract->name());
+    if (contract) held = fmt::format("{} ({})", contract->name(), held);
     const auto violations = validate(l.problem, l.plan, vo);
     const auto ledger = ledger_lookup(l.problem, violations);
     if (o->format == "json") {
