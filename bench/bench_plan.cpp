@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "bench/common.h"
+#include "cost/model.h"
+#include "cost/profile.h"
 #include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
@@ -88,6 +90,21 @@ void bm_plan_into(benchmark::State& state, const BenchWorkload* w, Policy policy
   state.counters["buffer_bytes"] = static_cast<double>(buf.bytes());
 }
 
+// The cost model's evaluation of the same plan (mi355x-asm): one pass over work_info; issue 14 asks it to
+// take no longer than making the plan (plan/into beside it).
+void bm_cost_eval(benchmark::State& state, const BenchWorkload* w, Policy policy) {
+  const Plan plan = make_plan(w->problem, policy);
+  const cost::CostProfile& prof = *cost::find_builtin_profile(cost::kDefaultProfile);
+  double total = 0;
+  for (auto _ : state) {
+    const cost::PlanCost c = cost::evaluate(w->problem, plan, prof);
+    total = c.total_us;
+    benchmark::DoNotOptimize(total);
+  }
+  set_plan_counters(state, plan);
+  state.counters["total_us"] = total;
+}
+
 void bm_validate(benchmark::State& state, const BenchWorkload* w, Policy policy) {
   const Plan plan = make_plan(w->problem, policy);
   ValidateOptions opt;
@@ -153,6 +170,8 @@ void register_plan_benchmarks() {
                                          policy, PlanIntoOptions{}));
       timed(benchmark::RegisterBenchmark(bench_name({"plan/into_prefix", pol, w.name}).c_str(), bm_plan_into,
                                          &w, policy, PlanIntoOptions{.zero_tails = false}));
+      timed(benchmark::RegisterBenchmark(bench_name({"cost/eval", pol, w.name}).c_str(), bm_cost_eval, &w,
+                                         policy));
       if (w.upstream_us) {  // the opt-in two-thread writer, beside the one-thread figure upstream is held to
         timed(benchmark::RegisterBenchmark(bench_name({"plan/into_t2", pol, w.name}).c_str(), bm_plan_into,
                                            &w, policy, PlanIntoOptions{.num_threads = 2}));

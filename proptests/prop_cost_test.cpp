@@ -1,0 +1,66 @@
+// Cost-model properties over random plans: the lower bound never exceeds the modelled total, every metric
+// is finite and in range, and evaluating a plan does not depend on the cluster memo (a plan whose TGs are
+// re-listed so that no cluster repeats another costs the same).
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <cmath>
+
+#include "cost/model.h"
+#include "cost/profile.h"
+#include "proptests/generators.h"
+
+namespace mlaps {
+namespace {
+
+rc::Gen<cost::CostProfile> random_profile() {
+  return rc::gen::apply(
+      [](std::vector<int> coeffs, int slots, int rows_per_pass, int quantum) {
+        cost::CostProfile p = *cost::find_builtin_profile("mi355x-asm");
+        for (int k = 0; k < cost::kNumCoeffs; ++k) p.c[k] = coeffs[k % coeffs.size()] / 100.0;
+        p.slots = slots;
+        p.reduce_slots = slots * 2;
+        p.rows_per_pass = rows_per_pass;
+        p.row_quantum = quantum;
+        return p;
+      },
+      rc::gen::container<std::vector<int>>(cost::kNumCoeffs, rc::gen::inRange(0, 500)),
+      rc::gen::inRange(1, 300), rc::gen::element(16, 64, 256), rc::gen::element(1, 16, 256));
+}
+
+RC_GTEST_PROP(CostProperty, LowerBoundNeverExceedsTheMakespan, ()) {
+  const Case c = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
+  const cost::CostProfile prof = *random_profile();
+  const Plan plan = make_plan(c.problem, c.policy);
+  const cost::PlanCost pc = cost::evaluate(c.problem, plan, prof);
+  RC_ASSERT(std::isfinite(pc.total_us));
+  RC_ASSERT(pc.lower_bound_us <= pc.total_us * (1 + 1e-12) + 1e-9);
+  RC_ASSERT(pc.total_us == pc.prefill_us + pc.reduce_us);
+  RC_ASSERT(pc.imbalance >= 1.0 - 1e-12);
+  RC_ASSERT(pc.idle_fraction >= 0.0 && pc.idle_fraction <= 1.0);
+  RC_ASSERT(pc.tg_us.size() == static_cast<size_t>(plan.num_tg()));
+  RC_ASSERT(pc.works == plan.num_works());
+  // No TG ends after the makespan; none starts before 0.
+  for (int32_t g = 0; g < plan.num_tg(); ++g) {
+    RC_ASSERT(pc.tg_start_us[g] >= 0.0);
+    RC_ASSERT(prof.c[cost::kLaunch] + pc.tg_start_us[g] + pc.tg_us[g] <= pc.prefill_us * (1 + 1e-12) + 1e-9);
+  }
+}
+
+RC_GTEST_PROP(CostProperty, ClusterMemoChangesNothing, ()) {
+  const Case c = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
+  const cost::CostProfile prof = *random_profile();
+  const Plan plan = make_plan(c.problem, c.policy);
+  // The same plan with the CU count changed in the problem: the memo (which needs num_tg == num_cu) is off,
+  // and every TG is computed item by item.
+  Problem other = c.problem;
+  other.num_cu = c.problem.num_cu + 1;
+  const cost::PlanCost a = cost::evaluate(c.problem, plan, prof);
+  const cost::PlanCost b = cost::evaluate(other, plan, prof);
+  RC_ASSERT(a.tg_us == b.tg_us);
+  RC_ASSERT(a.total_us == b.total_us);
+  RC_ASSERT(a.partial_bytes == b.partial_bytes);
+}
+
+}  // namespace
+}  // namespace mlaps
