@@ -9,6 +9,7 @@
 #include "ledger/ledger.h"
 #include "scheduler/error.h"
 #include "scheduler/policy.h"
+#include "workloads/sets.h"
 #include "workloads/workloads.h"
 
 namespace mlaps::cli {
@@ -29,8 +30,22 @@ std::string ledger_lookup(const Problem& p, const std::vector<Violation>& v) {
 void add_workloads_command(CLI::App& root, CommandRunner& runner) {
   auto* app = root.add_subcommand("workloads", "list the named workload table (shared by tests, bench, GPU)");
   auto json = std::make_shared<bool>(false);
+  auto sets = std::make_shared<bool>(false);
   app->add_flag("--json", *json, "print JSON");
-  runner.on(app, [json]() -> int {
+  app->add_flag("--sets", *sets, "list the serving-shaped workload sets (for compare --set, trace gen) instead");
+  runner.on(app, [json, sets]() -> int {
+    if (*sets) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& s : workload_sets()) {
+        if (*json) {
+          arr.push_back({{"name", s.name}, {"description", s.description}, {"default_batches", s.default_batches}});
+        } else {
+          std::cout << fmt::format("{:<26} {}\n", s.name, s.description);
+        }
+      }
+      if (*json) std::cout << arr.dump(2) << "\n";
+      return 0;
+    }
     if (*json) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& w : workloads()) {

@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/render.h"
+#include "cost/profile.h"
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
 #include "scheduler/plan_json.h"
@@ -84,12 +85,14 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
       root.add_subcommand("plan", "schedule a problem: upstream's PS metadata (JSON, text table, SVG)");
   struct Opts {
     ProblemArgs a;
-    std::string format = "text", svg, dump_out, sizing;
+    std::string format = "text", svg, dump_out, sizing, profile = cost::kDefaultProfile;
     int max_kvlen = 0, batch_size = 0;
   };
   auto o = std::make_shared<Opts>();
   o->a.add_to(*app, true);
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
+  app->add_option("--profile", o->profile, "text: each TG's modelled time on this cost profile (name or FILE.json)")
+      ->capture_default_str();
   app->add_option("--svg", o->svg, "also draw the plan across thread groups into FILE.svg");
   app->add_option("--write-aiter-dump", o->dump_out,
                   "write the padded upstream buffers (*.bin) into DIR, loadable by --load_metadata");
@@ -109,8 +112,19 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
                              ? *l.dump_capacity
                              : capacity_for(l.problem, o->sizing, pol, o->max_kvlen, o->batch_size);
     // Produce every artefact before writing any, so a failure leaves nothing half-written.
-    const std::string out =
-        o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "\n" : plan_text(l.problem, l.plan, cap);
+    std::optional<cost::PlanCost> pc;
+    if (o->format == "text") {
+      const cost::CostProfile prof = cost::load_profile(o->profile);
+      try {
+        pc = cost::evaluate(l.problem, l.plan, prof);
+      } catch (const InputError& e) {  // a dump whose plan does not fit its problem: table without times
+        std::fprintf(stderr, "mlaps: note: no modelled TG times: %s
+", e.what());
+      }
+    }
+    const std::string out = o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "
+"
+                                                : plan_text(l.problem, l.plan, cap, pc ? &*pc : nullptr);
     const std::string svg = o->svg.empty() ? "" : plan_svg(l.problem, l.plan);
     if (!o->dump_out.empty()) write_aiter_dump(o->dump_out, l.problem, l.plan, cap);
     if (!o->svg.empty()) write_file_atomic(o->svg, svg);

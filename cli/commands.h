@@ -34,6 +34,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner);
 void add_chunked_command(CLI::App& root, CommandRunner& runner);
 void add_misc_commands(CLI::App& root, CommandRunner& runner);  // workloads, conformance, fuzz
 void add_sizing_command(CLI::App& root, CommandRunner& runner);
+void add_cost_commands(CLI::App& root, CommandRunner& runner);  // cost, compare, trace gen
 
 // The upstream-defects ledger entry a set of violations matches ("" if none): "id: title (reference)".
 std::string ledger_lookup(const Problem& p, const std::vector<Violation>& v);

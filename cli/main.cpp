@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   mlaps::cli::add_chunked_command(app, runner);
   mlaps::cli::add_misc_commands(app, runner);
   mlaps::cli::add_sizing_command(app, runner);
+  mlaps::cli::add_cost_commands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -9,7 +9,7 @@
 
 namespace mlaps::cli {
 
-std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
+std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap, const cost::PlanCost* cost) {
   std::string s;
   const int32_t num_clusters = std::gcd(p.num_heads_k, p.num_cu);
   const auto tiles = make_query_tiles(p);
@@ -24,21 +24,29 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
       "(capacity {}) | partials {} (capacity {})\n\n",
       tiles.size(), plan.num_works(), cap.work_info, minus_one, plan.num_reduce_entries(),
       cap.reduce_final_map, plan.reduce_partial_map.size(), cap.reduce_partial_map);
-  s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}\n", "TG", "work", "batch",
-                   "qo [start,end)", "kv [start,end)", "kv_off", "pol", "q heads");
+  if (cost) {
+    s += fmt::format(
+        "modelled on profile {}: prefill {:.2f} us + reduce {:.2f} us = {:.2f} us, imbalance {:.3f} (TG us: "
+        "each TG's busy time)\n\n",
+        cost->profile, cost->prefill_us, cost->reduce_us, cost->total_us, cost->imbalance);
+  }
+  s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", "TG", "work", "batch",
+                   "qo [start,end)", "kv [start,end)", "kv_off", "pol", "q heads", cost ? fmt::format(" {:>9}", "TG us") : "");
   for (int32_t tg = 0; tg < plan.num_tg(); ++tg) {
     const int32_t b = plan.work_indptr[tg], e = plan.work_indptr[tg + 1];
+    const std::string tg_us =
+        cost && tg < static_cast<int32_t>(cost->tg_us.size()) ? fmt::format(" {:>9.2f}", cost->tg_us[tg]) : "";
     if (b == e) {
-      s += fmt::format("{:>5} {:>6}\n", tg, "-");
+      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", tg, "-", "", "", "", "", "", "",
+                       tg_us);
       continue;
     }
     for (int32_t i = b; i < e; ++i) {
       const auto& w = plan.work_info[i];
-      s +=
-          fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}\n", i == b ? std::to_string(tg) : "",
-                      i, w.batch_idx, fmt::format("[{},{})", w.qo_start, w.qo_end),
-                      fmt::format("[{},{})", w.kv_start, w.kv_end), w.kv_offset, w.partial_o_loc,
-                      fmt::format("[{},{})", w.q_head_lo(), w.q_head_hi()));
+      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", i == b ? std::to_string(tg) : "",
+                       i, w.batch_idx, fmt::format("[{},{})", w.qo_start, w.qo_end),
+                       fmt::format("[{},{})", w.kv_start, w.kv_end), w.kv_offset, w.partial_o_loc,
+                       fmt::format("[{},{})", w.q_head_lo(), w.q_head_hi()), i == b ? tg_us : "");
     }
   }
   s += "\nreduce entries (final rows <- partial rows):\n";
@@ -53,13 +61,12 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap) {
   return s;
 }
 
-namespace {
-std::string tile_colour(int idx) {
+std::string tile_colour(int idx, int lightness) {
   // Golden-angle hues: neighbouring tiles get distinct colours.
   const double h = std::fmod(idx * 137.508, 360.0);
-  return fmt::format("hsl({:.0f},60%,62%)", h);
+  return fmt::format("hsl({:.0f},60%,{}%)", h, lightness);
 }
-std::string esc(const std::string& s) {
+std::string svg_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     if (c == '<')
@@ -73,7 +80,6 @@ std::string esc(const std::string& s) {
   }
   return o;
 }
-}  // namespace
 
 std::string plan_svg(const Problem& p, const Plan& plan) {
   const int32_t ntg = plan.num_tg();
@@ -138,7 +144,7 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
       s += fmt::format(
           "<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}' stroke='#333' "
           "stroke-width='0.3'><title>{}</title></rect>\n",
-          x, y, wd, row_h - 1, fill, esc(tip));
+          x, y, wd, row_h - 1, fill, svg_escape(tip));
       x += wd;
     }
   }
@@ -157,7 +163,7 @@ std::string heatmap_svg(const std::string& title, const std::vector<double>& gri
       "<text x='10' y='36'>x: {} ({}), y: {} ({}); colour 0 (white) .. {:.3g} (dark red); magenta = output "
       "or final LSE "
       "unwritten</text>\n",
-      left + cw * cols + 20, top + ch * rows + 20, esc(title), esc(col_label), cols, esc(row_label), rows,
+      left + cw * cols + 20, top + ch * rows + 20, svg_escape(title), svg_escape(col_label), cols, svg_escape(row_label), rows,
       vmax);
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
@@ -173,7 +179,7 @@ std::string heatmap_svg(const std::string& title, const std::vector<double>& gri
       s += fmt::format(
           "<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}'><title>{} {}, {} "
           "{}: {:.4g}</title></rect>\n",
-          left + c * cw, top + r * ch, cw, ch, fill, esc(row_label), r, esc(col_label), c, v);
+          left + c * cw, top + r * ch, cw, ch, fill, svg_escape(row_label), r, svg_escape(col_label), c, v);
     }
   }
   s += "</svg>\n";

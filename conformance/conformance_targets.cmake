@@ -15,6 +15,12 @@ if(TARGET mlaps_reference)
   target_link_libraries(mlaps_conformance PRIVATE mlaps_reference)
   target_compile_definitions(mlaps_conformance PRIVATE MLAPS_CONFORMANCE_WITH_REFERENCE=1)
 endif()
+if(TARGET mlaps_cost)
+  # The cost model's calibration run (mlaps-gpu-conformance --calibrate) links the cost library.
+  target_sources(mlaps_conformance PRIVATE ${_conf_dir}/calibrate.cpp)
+  target_link_libraries(mlaps_conformance PRIVATE mlaps_cost fmt::fmt)
+  target_compile_definitions(mlaps_conformance PRIVATE MLAPS_CONFORMANCE_WITH_COST=1)
+endif()
 add_executable(mlaps-gpu-conformance ${_conf_dir}/conformance_main.cpp)
 target_link_libraries(mlaps-gpu-conformance PRIVATE mlaps_conformance mlaps_options)
 

@@ -1,5 +1,7 @@
 #include "conformance/front_end.h"
 
+#include "conformance/calibrate.h"
+
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -51,6 +53,15 @@ int main_with_args(int argc, char** argv) {
       "mlaps-gpu-conformance"};
   ConformanceOptions o;
   add_options(app, o);
+  bool calibrate = false;
+  std::string base_profile = "h200-mlaps";
+  app.add_flag("--calibrate", calibrate,
+               "the cost model's calibration instead: time every problem of the suite under every policy "
+               "(per-TG and per-work-item globaltimer, event-timed prefill and reduce), fit the profile with "
+               "one third held out, write --out DIR/{calibration_data.json, profile.json, holdout.md, "
+               "timeline.svg}; exit 0 when the holdout goal (median |error| <= 10%, max <= 25%) is met");
+  app.add_option("--base-profile", base_profile, "--calibrate: the profile whose coefficients are fitted")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -64,6 +75,22 @@ int main_with_args(int argc, char** argv) {
   } catch (const InputError& e) {
     std::fprintf(stderr, "mlaps-gpu-conformance: error: %s\n", e.what());
     return 2;
+  }
+  if (calibrate) {
+#if MLAPS_CONFORMANCE_WITH_COST
+    CalibrationOptions c;
+    c.out_dir = o.out_dir;
+    c.suite = o.suite;
+    c.filter = o.filter;
+    c.seed = o.seed;
+    c.base_profile = base_profile;
+    if (app.count("--reps")) c.reps = o.timing_reps;
+    return run_calibration(c, std::cout);
+#else
+    std::fprintf(stderr, "mlaps-gpu-conformance: --calibrate: this build has no cost library (the standalone "
+                         "build needs eigen3/ in MLAPS_DEPS_INCLUDE)\n");
+    return 2;
+#endif
   }
   return run_conformance(o, std::cout);
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "scheduler/plan.h"
 #include "scheduler/problem.h"
@@ -51,6 +52,18 @@ struct GpuRun {
 // The reduce version follows plan.reduce (the policy's trait). Throws GpuError on any API failure.
 GpuRun run_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs, const NumericModel& model,
                 const GpuRunOptions& options = {});
+
+// Timing of one plan for the cost model's calibration: one run of the prefill with global_timer() per TG
+// (start, end) and per work item (end), converted to microseconds from the earliest TG start; then `reps`
+// runs each of the plain prefill and of the reduce, timed with events (medians). No result is compared.
+struct PlanTiming {
+  std::vector<double> tg_start_us, tg_end_us;
+  std::vector<double> item_us;  // per work item: its end minus the previous end (or its TG's start)
+  double prefill_us_median = 0;
+  double reduce_us_median = 0;  // 0 when the plan has no reduce entry
+};
+PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs, const NumericModel& model,
+                     int reps);
 
 // Dynamic shared memory of the prefill kernel (bytes), for reports.
 int prefill_shared_memory_bytes();

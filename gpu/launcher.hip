@@ -89,4 +89,74 @@ GpuRun run_plan(const Problem& problem, const Plan& plan, const AttnInputs& inpu
   return run;
 }
 
+namespace {
+double timer_ticks_per_us() {
+#if MLAPS_GPU_CUDA
+  return 1000.0;  // %globaltimer counts nanoseconds
+#else
+  int khz = 0;
+  check(hipDeviceGetAttribute(&khz, hipDeviceAttributeWallClockRate, 0), "hipDeviceGetAttribute(WallClockRate)");
+  return khz / 1000.0;
+#endif
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs, const NumericModel& model,
+                     int reps) {
+  DeviceRun dev(problem, plan, inputs, model);
+  PlanTiming t;
+  hipStream_t stream = nullptr;
+  const int32_t ntg = plan.num_tg(), nw = plan.num_works();
+  // Warm-up (module load, caches), then the timed run.
+  check(launch_prefill(dev.prefill, stream), "launch prefill_kernel (warm-up)");
+  check(hipDeviceSynchronize(), "prefill_kernel warm-up");
+  std::vector<uint64_t> host(static_cast<size_t>(2 * ntg + nw), 0);
+  DeviceBuffer times;
+  times.upload(host, "timing");
+  check(launch_prefill_timed(dev.prefill, times.as<uint64_t>(), stream), "launch prefill_kernel (timed)");
+  check(hipDeviceSynchronize(), "prefill_kernel (timed) execution");
+  times.download(host);
+  const double per_us = timer_ticks_per_us();
+  uint64_t t0 = UINT64_MAX;
+  for (int32_t g = 0; g < ntg; ++g) t0 = std::min(t0, host[2 * g]);
+  t.tg_start_us.resize(ntg);
+  t.tg_end_us.resize(ntg);
+  t.item_us.resize(nw);
+  for (int32_t g = 0; g < ntg; ++g) {
+    t.tg_start_us[g] = static_cast<double>(host[2 * g] - t0) / per_us;
+    t.tg_end_us[g] = static_cast<double>(host[2 * g + 1] - t0) / per_us;
+    uint64_t prev = host[2 * g];
+    for (int32_t w = plan.work_indptr[g]; w < plan.work_indptr[g + 1]; ++w) {
+      const uint64_t end = host[2 * ntg + w];
+      t.item_us[w] = static_cast<double>(end - prev) / per_us;
+      prev = end;
+    }
+  }
+  std::vector<double> pre, red;
+  Event a, b;
+  for (int i = 0; i < std::max(1, reps); ++i) {
+    check(hipEventRecord(a.get(), stream), "hipEventRecord");
+    check(launch_prefill(dev.prefill, stream), "launch prefill_kernel (timing)");
+    check(hipEventRecord(b.get(), stream), "hipEventRecord");
+    check(hipEventSynchronize(b.get()), "hipEventSynchronize");
+    pre.push_back(1000.0 * elapsed_ms(a, b));
+    if (dev.reduce.num_reduce_tiles > 0) {
+      check(hipEventRecord(a.get(), stream), "hipEventRecord");
+      check(launch_reduce(dev.reduce, stream), "launch reduce_kernel (timing)");
+      check(hipEventRecord(b.get(), stream), "hipEventRecord");
+      check(hipEventSynchronize(b.get()), "hipEventSynchronize");
+      red.push_back(1000.0 * elapsed_ms(a, b));
+    }
+  }
+  t.prefill_us_median = median_of(pre);
+  t.reduce_us_median = median_of(red);
+  return t;
+}
+
 }  // namespace mlaps::gpu

@@ -342,7 +342,8 @@ __device__ void prefill_rows(const PrefillParams& p, const WorkCtx& w, int32_t r
   }
 }
 
-__global__ void __launch_bounds__(kThreads) prefill_kernel(PrefillParams p) {
+template <bool kTimed>
+__global__ void __launch_bounds__(kThreads) prefill_kernel(PrefillParams p, uint64_t* times) {
   extern __shared__ float smem[];
   for (int c = static_cast<int>(threadIdx.x); c < 256; c += kThreads) {
     smem[kLutOff + c] = num::fp8_decode(static_cast<uint8_t>(c), p.model.encoding);
@@ -354,6 +355,9 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PrefillParams p) {
   const int32_t tg = static_cast<int32_t>(blockIdx.x);
   const int32_t w_begin = p.work_indptr[tg];
   const int32_t w_end = p.work_indptr[tg + 1];
+  if constexpr (kTimed) {
+    if (threadIdx.x == 0) times[2 * tg] = global_timer();
+  }
   for (int32_t wi = w_begin; wi < w_end; ++wi) {
     const WorkInfo info = p.work_info[wi];
     WorkCtx w{};
@@ -387,7 +391,30 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(PrefillParams p) {
         }
       }
     }
+    if constexpr (kTimed) {
+      __syncthreads();  // every thread's writes of this item are issued
+      if (threadIdx.x == 0) times[2 * p.num_tg + wi] = global_timer();
+    }
   }
+  if constexpr (kTimed) {
+    __syncthreads();
+    if (threadIdx.x == 0) times[2 * tg + 1] = global_timer();
+  }
+}
+
+template <bool kTimed>
+hipError_t launch(const PrefillParams& p, uint64_t* times, hipStream_t stream) {
+  if (p.num_tg <= 0) return hipSuccess;
+  static bool attr_set = false;
+  if (!attr_set) {
+    const hipError_t e = hipFuncSetAttribute(reinterpret_cast<const void*>(&prefill_kernel<kTimed>),
+                                             hipFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+    if (e != hipSuccess) return e;
+    attr_set = true;
+  }
+  hipLaunchKernelGGL(prefill_kernel<kTimed>, dim3(static_cast<unsigned>(p.num_tg)), dim3(kThreads), kSharedBytes,
+                     stream, p, times);
+  return hipGetLastError();
 }
 
 }  // namespace
@@ -397,17 +424,11 @@ int prefill_shared_bytes() {
 }
 
 hipError_t launch_prefill(const PrefillParams& p, hipStream_t stream) {
-  if (p.num_tg <= 0) return hipSuccess;
-  static bool attr_set = false;
-  if (!attr_set) {
-    const hipError_t e = hipFuncSetAttribute(reinterpret_cast<const void*>(&prefill_kernel),
-                                             hipFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
-    if (e != hipSuccess) return e;
-    attr_set = true;
-  }
-  hipLaunchKernelGGL(prefill_kernel, dim3(static_cast<unsigned>(p.num_tg)), dim3(kThreads), kSharedBytes,
-                     stream, p);
-  return hipGetLastError();
+  return launch<false>(p, nullptr, stream);
+}
+
+hipError_t launch_prefill_timed(const PrefillParams& p, uint64_t* times, hipStream_t stream) {
+  return launch<true>(p, times, stream);
 }
 
 }  // namespace mlaps::gpu

@@ -11,8 +11,10 @@
 # Build: the project build (cmake -DMLAPS_GPU=ON) when its host dependencies are installed; otherwise the
 # standalone build of gpu/standalone, which needs only a CUDA toolkit, cmake, ninja, g++ with OpenMP and the
 # header-only nlohmann-json + fmt + CLI11 under $MLAPS_DEPS_INCLUDE (default build/gpu-carry/include: copy
-# /usr/include/{nlohmann,fmt,CLI} there).
+# /usr/include/{nlohmann,fmt,CLI} there; also /usr/include/eigen3 for the float64 reference and the calibration).
 #
+# CALIBRATE=1 adds the cost model's calibration: calibration/{calibration_data.json, profile.json, holdout.md,
+# timeline.svg} and calibration.log (the standalone build needs eigen3/ in $MLAPS_DEPS_INCLUDE for it).
 # Environment: SUITE (default|quick|seed|sanitizer|none; default "default"), CUDA_ARCH (default 90),
 # SKIP_SANITIZER=1, SKIP_SDPA=1, NCU=1 (profile one prefill launch), PREFILL_VARIANTS (below), JOBS.
 # Exit status: non-zero when the build fails, any conformance case mismatches, or a sanitizer reports errors.
@@ -64,6 +66,17 @@ if [ "$SUITE" != none ]; then
   "$CONF" --suite "$SUITE" --time --reps 20 --out "$RESULTS/conformance" 2>&1 | tee "$RESULTS/conformance.log"
   rc=${PIPESTATUS[0]}
   stamp "conformance exit $rc"
+  [ "$rc" -eq 0 ] || status=1
+fi
+
+# ---- cost-model calibration (CALIBRATE=1): time every problem of the suite under every policy, fit the
+# profile by least squares with one third held out (goal: median |error| <= 10%, max <= 25%) ----------------
+if [ "${CALIBRATE:-0}" = 1 ]; then
+  stamp "cost-model calibration (suite ${CALIBRATE_SUITE:-default})"
+  "$CONF" --calibrate --suite "${CALIBRATE_SUITE:-default}" --reps "${CALIBRATE_REPS:-10}" \
+    --out "$RESULTS/calibration" 2>&1 | tee "$RESULTS/calibration.log"
+  rc=${PIPESTATUS[0]}
+  stamp "calibration exit $rc (0: holdout goal met; 1: not met or fit failed; 2: no GPU / not built)"
   [ "$rc" -eq 0 ] || status=1
 fi
 

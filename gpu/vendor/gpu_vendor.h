@@ -113,5 +113,17 @@ __device__ inline int shfl_xor(int v, int lane_mask, int width) {
 #endif
 }
 
+// A device-wide clock for timing inside kernels: %globaltimer (ns) on NVIDIA, wall_clock64() on AMD (ticks
+// at hipDeviceAttributeWallClockRate kHz; the host converts, see timer_ticks_per_us in launcher.hip).
+__device__ inline uint64_t global_timer() {
+#if MLAPS_GPU_CUDA
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+#else
+  return wall_clock64();
+#endif
+}
+
 }  // namespace mlaps::gpu
 #endif

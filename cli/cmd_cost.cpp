@@ -1,0 +1,222 @@
+// `mlaps cost`, `mlaps compare` and `mlaps trace gen`: what a plan costs on a device profile.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/render_cost.h"
+#include "cost/model.h"
+#include "cost/profile.h"
+#include "workloads/sets.h"
+#include "workloads/workloads.h"
+#include "scheduler/error.h"
+
+namespace mlaps::cli {
+namespace {
+
+void check_format(const std::string& f) {
+  if (f != "text" && f != "json")
+    throw InputError("--format", fmt::format("'{}' is not one of text, json", f));
+}
+
+std::vector<std::string> split_policies(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty())
+      throw InputError("--policies", "has an empty item; give a comma list like aiter,aiter-legacy");
+    parse_policy(item);  // throws naming the policy
+    out.push_back(item);
+  }
+  if (out.empty()) throw InputError("--policies", "is required: a comma list like aiter,aiter-legacy");
+  return out;
+}
+
+void warn_uncalibrated(const cost::CostProfile& prof) {
+  if (!prof.calibrated()) {
+    std::fprintf(stderr, "mlaps: warning: profile %s is uncalibrated; its times are not measurements\n",
+                 prof.name.c_str());
+  }
+}
+
+}  // namespace
+
+void add_cost_commands(CLI::App& root, CommandRunner& runner) {
+  {
+    auto* app = root.add_subcommand(
+        "cost", "what a plan costs on a device profile: makespan, reduce, bound, balance");
+    struct Opts {
+      ProblemArgs a;
+      std::string format = "text", svg, profile = cost::kDefaultProfile;
+    };
+    auto o = std::make_shared<Opts>();
+    o->a.add_to(*app, false);
+    app->add_option("--profile", o->profile,
+                    "device profile: a built-in name (mi355x-asm, h200-mlaps) or FILE.json")
+        ->capture_default_str();
+    app->add_option("--format", o->format, "output: text | json")->capture_default_str();
+    app->add_option("--svg", o->svg, "also draw the Gantt chart (TGs x time) into FILE.svg");
+    runner.on(app, [o, app]() -> int {
+      check_format(o->format);
+      const cost::CostProfile prof = cost::load_profile(o->profile);
+      const Problem p = o->a.problem(*app);
+      const Plan plan = make_plan(p, o->a.parsed_policy());
+      const cost::PlanCost c = cost::evaluate(p, plan, prof);
+      const std::string out = o->format == "json" ? cost_json(c).dump() + "\n" : cost_text(p, plan, c, prof);
+      if (!o->svg.empty()) write_file_atomic(o->svg, cost_svg(p, plan, c, prof));
+      warn_uncalibrated(prof);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      return 0;
+    });
+  }
+  {
+    auto* app = root.add_subcommand("compare",
+                                    "policies side by side on the cost model over a workload, set or trace");
+    struct Opts {
+      std::string policies, workload, set, trace, format = "text", svg, profile = cost::kDefaultProfile;
+      uint64_t seed = 1;
+      int64_t batches = 0;
+      int num_cu = 0, threads = 0;
+      bool quiet = false;
+    };
+    auto o = std::make_shared<Opts>();
+    app->add_option("--policies", o->policies,
+                    "comma list; ratios are against the first (e.g. aiter,aiter-legacy)")
+        ->required();
+    app->add_option("--workload", o->workload, "one named workload (`mlaps workloads`)");
+    app->add_option("--set", o->set, "a workload set (`mlaps workloads --sets`)");
+    app->add_option("--trace", o->trace, "a JSONL trace, one batch per line (`mlaps trace gen`)");
+    app->add_option("--seed", o->seed, "--set: generator seed")->capture_default_str();
+    app->add_option("--batches", o->batches, "--set: batches to generate (default: the set's)");
+    app->add_option("--num-cu", o->num_cu, "override every batch's CU count");
+    app->add_option("--profile", o->profile, "device profile: a built-in name or FILE.json")
+        ->capture_default_str();
+    app->add_option("--format", o->format, "output: text | json")->capture_default_str();
+    app->add_option("--svg", o->svg, "also draw the ratios as a bar chart into FILE.svg");
+    app->add_option("--threads", o->threads, "OpenMP threads over batches (0: OpenMP's default)");
+    app->add_flag("--quiet", o->quiet, "no progress line");
+    runner.on(app, [o]() -> int {
+      check_format(o->format);
+      const std::vector<std::string> policies = split_policies(o->policies);
+      const int sources = !o->workload.empty() + !o->set.empty() + !o->trace.empty();
+      if (sources != 1) throw InputError("--workload", "give exactly one of --workload, --set, --trace");
+      if (o->num_cu < 0) throw InputError("--num-cu", "must be >= 1");
+      if (o->threads < 0) throw InputError("--threads", "must be >= 0");
+      if (o->batches < 0 || o->batches > 10'000'000) throw InputError("--batches", "must be in [1, 10^7]");
+      const cost::CostProfile prof = cost::load_profile(o->profile);
+      // Every batch as its kernel calls.
+      std::vector<std::vector<Problem>> batches;
+      std::string source;
+      if (!o->workload.empty()) {
+        batches.push_back({workload(o->workload).problem});
+        source = "workload " + o->workload;
+      } else {
+        std::vector<Batch> bs;
+        if (!o->set.empty()) {
+          const WorkloadSet& s = workload_set(o->set);
+          bs = generate_set(s, o->seed, o->batches > 0 ? o->batches : s.default_batches);
+          source = fmt::format("set {} (seed {})", o->set, o->seed);
+        } else {
+          bs = read_trace(o->trace);
+          source = "trace " + o->trace;
+        }
+        batches.reserve(bs.size());
+        for (size_t i = 0; i < bs.size(); ++i) {
+          if (o->num_cu > 0) bs[i].num_cu = o->num_cu;
+          try {
+            batches.push_back(bs[i].problems());
+          } catch (const InputError& e) {
+            throw InputError(fmt::format("batch {}", i), e.what());
+          }
+        }
+      }
+      if (o->num_cu > 0) {
+        for (auto& b : batches) {
+          for (auto& p : b) p.num_cu = o->num_cu;
+        }
+      }
+      std::vector<Policy> pols;
+      for (const auto& n : policies) pols.push_back(parse_policy(n));
+      const int64_t nb = static_cast<int64_t>(batches.size());
+      const size_t np = pols.size();
+      std::vector<CompareRow> rows(nb * np);
+      Progress progress("compare: batches", o->quiet);
+      std::mutex mu;
+      std::string error;
+      int64_t done = 0;
+      const int nt = o->threads > 0 ? o->threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
+      for (int64_t b = 0; b < nb; ++b) {
+        try {
+          for (size_t k = 0; k < np; ++k) {
+            std::vector<cost::PlanCost> calls;
+            calls.reserve(batches[b].size());
+            for (const Problem& p : batches[b]) {
+              cost::PlanCost c = cost::evaluate(p, make_plan(p, pols[k]), prof);
+              c.tg_us.clear();
+              c.tg_start_us.clear();
+              calls.push_back(std::move(c));
+            }
+            CompareRow& r = rows[b * np + k];
+            r.batch = b;
+            r.cost = cost::combine(calls);
+            r.cost.policy = policies[k];
+            r.cost.profile = prof.name;
+          }
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (error.empty()) error = fmt::format("batch {}: {}", b, e.what());
+        }
+        if (progress.enabled()) {
+          std::lock_guard<std::mutex> lock(mu);
+          progress.update(++done, nb);
+        }
+      }
+      if (!error.empty()) throw InputError("compare", error);
+      const std::string out = o->format == "json" ? compare_json(prof.name, policies, rows).dump() + "\n"
+                                                  : compare_text(source, prof.name, policies, rows);
+      if (!o->svg.empty()) write_file_atomic(o->svg, compare_svg(source, prof.name, policies, rows));
+      warn_uncalibrated(prof);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      return 0;
+    });
+  }
+  {
+    auto* trace = root.add_subcommand("trace", "synthetic serving traces (JSONL, one batch per line)");
+    trace->require_subcommand(1);
+    auto* app = trace->add_subcommand("gen", "write K batches of a workload set, deterministic in the seed");
+    struct Opts {
+      std::string set, out;
+      uint64_t seed = 1;
+      int64_t batches = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    app->add_option("--set", o->set, "workload set (`mlaps workloads --sets`)")->required();
+    app->add_option("--seed", o->seed, "generator seed")->capture_default_str();
+    app->add_option("--batches", o->batches, "batches to write")->required();
+    app->add_option("--out", o->out, "write to FILE.jsonl instead of stdout");
+    runner.on(app, [o]() -> int {
+      if (o->batches < 1 || o->batches > 10'000'000) throw InputError("--batches", "must be in [1, 10^7]");
+      const WorkloadSet& s = workload_set(o->set);
+      std::string text;
+      for (int64_t i = 0; i < o->batches; ++i) text += batch_to_json_line(s.batch(o->seed, i)) + "\n";
+      if (o->out.empty()) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      } else {
+        write_file_atomic(o->out, text);
+      }
+      return 0;
+    });
+  }
+}
+
+}  // namespace mlaps::cli

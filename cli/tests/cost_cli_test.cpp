@@ -1,0 +1,182 @@
+// `mlaps cost`, `mlaps compare`, `mlaps trace gen` and the plan table's modelled times, as a user runs them.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string& args, bool with_stderr = true) {
+  const std::string cmd = std::string(MLAPS_BIN) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string tmp(const std::string& name) {
+  return (fs::temp_directory_path() / ("mlaps_cost_cli_" + std::to_string(getpid()) + "_" + name)).string();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+std::set<std::string> keys(const nlohmann::json& j) {
+  std::set<std::string> k;
+  for (auto it = j.begin(); it != j.end(); ++it) k.insert(it.key());
+  return k;
+}
+
+const std::set<std::string> kCostKeys = {"policy",   "profile",        "prefill_us",     "reduce_us",
+                                         "total_us", "lower_bound_us", "imbalance",      "idle_fraction",
+                                         "works",    "partial_slots",  "reduce_entries", "partial_bytes"};
+
+TEST(CliCost, JsonHasTheIssueKeys) {
+  const auto r = run("cost --workload causal_1x8192_h16 --format json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  auto expected = kCostKeys;
+  expected.insert("tg_us");
+  EXPECT_EQ(keys(j), expected);
+  EXPECT_EQ(j["tg_us"].size(), 256u);
+  EXPECT_EQ(j["profile"], "mi355x-asm");
+  EXPECT_NEAR(j["imbalance"].get<double>(), 1.0, 1e-12);  // ping-pong: one pair of whole tiles per TG
+  EXPECT_LE(j["lower_bound_us"].get<double>(), j["total_us"].get<double>() + 1e-9);
+  EXPECT_NEAR(j["total_us"].get<double>(), j["prefill_us"].get<double>() + j["reduce_us"].get<double>(),
+              1e-9);
+}
+
+TEST(CliCost, TextAndGanttSvg) {
+  const std::string svg = tmp("gantt.svg");
+  const auto r = run("cost --qo-lens 600 --kv-lens 600 --heads 1 --num-cu 4 --svg " + svg);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("imbalance"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lower bound"), std::string::npos) << r.out;
+  const std::string s = slurp(svg);
+  EXPECT_NE(s.find("<svg"), std::string::npos);
+  EXPECT_NE(s.find("prefill makespan"), std::string::npos);
+  EXPECT_NE(s.find("split piece"), std::string::npos);
+  EXPECT_NE(s.find("time (us)"), std::string::npos);
+  EXPECT_NE(s.find("</svg>"), std::string::npos);
+  fs::remove(svg);
+  // 16 heads on 256 CUs: 16 clusters; one is drawn and the chart says so.
+  const auto r2 = run("cost --workload causal_1x8192_h16 --svg " + svg);
+  ASSERT_EQ(r2.code, 0) << r2.out;
+  EXPECT_NE(slurp(svg).find("the other 15 clusters repeat it"), std::string::npos);
+  fs::remove(svg);
+}
+
+TEST(CliCost, ProfilesBuiltinFileAndBad) {
+  const auto h = run("cost --workload noncausal_1x8192_h1 --profile h200-mlaps");
+  ASSERT_EQ(h.code, 0) << h.out;
+  EXPECT_NE(h.out.find("uncalibrated"), std::string::npos) << h.out;
+  const auto bad = run("cost --workload noncausal_1x8192_h1 --profile nosuch");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("--profile"), std::string::npos) << bad.out;
+  const std::string file = tmp("profile.json");
+  std::ofstream(file) << "{\"name\": \"x\"}";
+  const auto bad2 = run("cost --workload noncausal_1x8192_h1 --profile " + file);
+  EXPECT_EQ(bad2.code, 2);
+  EXPECT_NE(bad2.out.find("--profile.device"), std::string::npos) << bad2.out;
+  fs::remove(file);
+  const auto fmt = run("cost --workload noncausal_1x8192_h1 --format yaml");
+  EXPECT_EQ(fmt.code, 2);
+  EXPECT_NE(fmt.out.find("--format"), std::string::npos);
+}
+
+TEST(CliPlan, TextTableShowsModelledTgTimes) {
+  const auto r = run("plan --qo-lens 600 --kv-lens 600 --heads 1 --num-cu 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("TG us"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("modelled on profile mi355x-asm"), std::string::npos) << r.out;
+}
+
+TEST(CliCompare, JsonSchemaAndRatios) {
+  const auto r = run(
+      "compare --policies aiter,aiter-legacy --set vllm-chunked-8k --batches 6 --format json --quiet", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(keys(j), (std::set<std::string>{"profile", "rows", "summary"}));
+  ASSERT_EQ(j["rows"].size(), 12u);
+  for (const auto& row : j["rows"]) {
+    auto expected = kCostKeys;
+    expected.insert("batch");
+    expected.insert("calls");
+    EXPECT_EQ(keys(row), expected);
+  }
+  EXPECT_EQ(keys(j["summary"]), (std::set<std::string>{"aiter", "aiter-legacy"}));
+  for (const auto& [pol, s] : j["summary"].items()) {
+    EXPECT_EQ(keys(s),
+              (std::set<std::string>{"geomean_total_ratio", "worst_total_ratio", "best_total_ratio"}));
+    EXPECT_LE(s["best_total_ratio"].get<double>(), s["geomean_total_ratio"].get<double>() + 1e-12);
+    EXPECT_LE(s["geomean_total_ratio"].get<double>(), s["worst_total_ratio"].get<double>() + 1e-12);
+  }
+  EXPECT_DOUBLE_EQ(j["summary"]["aiter"]["geomean_total_ratio"].get<double>(), 1.0);
+}
+
+TEST(CliCompare, TraceRoundTripTextAndSvg) {
+  const std::string trace = tmp("t.jsonl"), svg = tmp("bars.svg");
+  const auto g = run("trace gen --set decode-like --seed 3 --batches 5 --out " + trace);
+  ASSERT_EQ(g.code, 0) << g.out;
+  // Deterministic in the seed.
+  const auto again = run("trace gen --set decode-like --seed 3 --batches 5", false);
+  EXPECT_EQ(again.out, slurp(trace));
+  const auto r = run("compare --policies aiter,aiter-legacy --trace " + trace + " --svg " + svg + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("geomean ratio"), std::string::npos) << r.out;
+  EXPECT_NE(slurp(svg).find("</svg>"), std::string::npos);
+  fs::remove(trace);
+  fs::remove(svg);
+}
+
+TEST(CliCompare, BadInputNamesTheFlagOrLine) {
+  const std::string trace = tmp("bad.jsonl");
+  std::ofstream(trace) << "{\"heads\": 16, \"num_cu\": 256, \"seqs\": [[8, 100, true]]}\n{\"heads\": 0}\n";
+  const auto r = run("compare --policies aiter --trace " + trace + " --quiet");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("trace:2"), std::string::npos) << r.out;
+  fs::remove(trace);
+  EXPECT_EQ(run("compare --policies aiter,nosuch --workload causal_1x8192_h1").code, 2);
+  const auto two = run("compare --policies aiter --workload causal_1x8192_h1 --set many-short");
+  EXPECT_EQ(two.code, 2);
+  EXPECT_NE(two.out.find("exactly one"), std::string::npos) << two.out;
+  const auto set = run("compare --policies aiter --set nosuch");
+  EXPECT_EQ(set.code, 2);
+  EXPECT_NE(set.out.find("--set"), std::string::npos);
+}
+
+TEST(CliWorkloads, SetsAreListed) {
+  const auto r = run("workloads --sets --json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  std::set<std::string> names;
+  for (const auto& s : j) names.insert(s["name"]);
+  for (const char* n :
+       {"vllm-chunked-8k", "vllm-chunked-16k-packed", "vllm50613-example", "deepseek-tp1", "deepseek-tp8",
+        "kimi-h16", "mixed-long-short", "many-short", "one-long", "decode-like"}) {
+    EXPECT_TRUE(names.count(n)) << n;
+  }
+}
+
+}  // namespace
