@@ -15,9 +15,9 @@
 #include "cli/render_cost.h"
 #include "cost/model.h"
 #include "cost/profile.h"
+#include "scheduler/error.h"
 #include "workloads/sets.h"
 #include "workloads/workloads.h"
-#include "scheduler/error.h"
 
 namespace mlaps::cli {
 namespace {
@@ -120,7 +120,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
         batches.push_back({workload(o->workload).problem});
         source = "workload " + o->workload;
       } else {
-        std::vector<Batch> bs;
+        std::vector<TraceBatch> bs;
         if (!o->set.empty()) {
           const WorkloadSet& s = workload_set(o->set);
           bs = generate_set(s, o->seed, o->batches > 0 ? o->batches : s.default_batches);

@@ -74,8 +74,8 @@ std::vector<Request> vllm_requests(Rng& r, int32_t budget) {
 //   packed (vllm#50613): each request's context goes into the current chunk up to the workspace, whole
 //     requests packed together; a chunk call carries only the requests with tokens in it.
 // 1 x 60k + 31 x 16-token contexts: 30 chunk calls unpacked (chunk 2048), 1 packed.
-Batch vllm_batch(const std::vector<Request>& reqs, bool packed, int32_t heads, int32_t num_cu) {
-  Batch b;
+TraceBatch vllm_batch(const std::vector<Request>& reqs, bool packed, int32_t heads, int32_t num_cu) {
+  TraceBatch b;
   b.heads = heads;
   b.num_cu = num_cu;
   for (const Request& q : reqs) b.seqs.push_back({q.new_tokens, q.new_tokens, true});
@@ -126,8 +126,8 @@ std::vector<Request> example_50613() {
 }
 
 // Fresh causal prefills (qo = kv) under a token budget: n log-uniform in [lo, hi].
-Batch causal_prefills(Rng& r, int32_t heads, int32_t budget, int32_t lo, int32_t hi) {
-  Batch b;
+TraceBatch causal_prefills(Rng& r, int32_t heads, int32_t budget, int32_t lo, int32_t hi) {
+  TraceBatch b;
   b.heads = heads;
   int32_t left = budget;
   while (left > 0 && static_cast<int32_t>(b.seqs.size()) < kMaxNumSeqs) {
@@ -187,7 +187,7 @@ std::vector<WorkloadSet> build_sets() {
                "1-2 long causal prompts (log-uniform [8192, 32768]) + 8-32 short ones ([16, 512]), 16 heads",
                [](uint64_t seed, int64_t i) {
                  Rng r(seed, i);
-                 Batch b;
+                 TraceBatch b;
                  const int32_t longs = r.uniform(1, 2), shorts = r.uniform(8, 32);
                  for (int k = 0; k < longs; ++k) {
                    const int32_t n = r.log_uniform(8192, 32768);
@@ -202,7 +202,7 @@ std::vector<WorkloadSet> build_sets() {
   s.push_back({"many-short", "64-256 causal prompts of log-uniform [16, 256] tokens, 16 heads",
                [](uint64_t seed, int64_t i) {
                  Rng r(seed, i);
-                 Batch b;
+                 TraceBatch b;
                  const int32_t n = r.uniform(64, 256);
                  for (int k = 0; k < n; ++k) {
                    const int32_t l = r.log_uniform(16, 256);
@@ -213,7 +213,7 @@ std::vector<WorkloadSet> build_sets() {
   s.push_back({"one-long", "one causal prompt of log-uniform [16384, 131072] tokens, 16 heads",
                [](uint64_t seed, int64_t i) {
                  Rng r(seed, i);
-                 Batch b;
+                 TraceBatch b;
                  const int32_t n = r.log_uniform(16384, 131072);
                  b.seqs.push_back({n, n, true});
                  return b;
@@ -224,7 +224,7 @@ std::vector<WorkloadSet> build_sets() {
        "(kv = context + new), 16 heads",
        [](uint64_t seed, int64_t i) {
          Rng r(seed, i);
-         Batch b;
+         TraceBatch b;
          const int32_t n = r.uniform(32, 256);
          for (int k = 0; k < n; ++k) {
            const int32_t q = r.uniform(1, 8);
@@ -245,7 +245,7 @@ int32_t get_int(const json& j, const char* key, int64_t lo, int64_t hi, const st
 
 }  // namespace
 
-std::vector<Problem> Batch::problems() const {
+std::vector<Problem> TraceBatch::problems() const {
   std::vector<int32_t> sizes = calls;
   if (sizes.empty()) {
     for (size_t i = 0; i < seqs.size();) {
@@ -262,7 +262,7 @@ std::vector<Problem> Batch::problems() const {
       throw InputError("batch.calls", "call sizes must be >= 1 and sum to the sequences");
     std::vector<int32_t> qo, kv;
     for (int32_t k = 0; k < n; ++k) {
-      const BatchSeq& s = seqs[pos + k];
+      const TraceSeq& s = seqs[pos + k];
       if (s.causal != seqs[pos].causal)
         throw InputError("batch.calls", "the sequences of a call must share the causal flag");
       qo.push_back(s.qo);
@@ -277,15 +277,15 @@ std::vector<Problem> Batch::problems() const {
   return out;
 }
 
-std::string batch_to_json_line(const Batch& b) {
+std::string batch_to_json_line(const TraceBatch& b) {
   json seqs = json::array();
-  for (const BatchSeq& s : b.seqs) seqs.push_back({s.qo, s.kv, s.causal});
+  for (const TraceSeq& s : b.seqs) seqs.push_back({s.qo, s.kv, s.causal});
   json j = {{"heads", b.heads}, {"num_cu", b.num_cu}, {"seqs", std::move(seqs)}};
   if (!b.calls.empty()) j["calls"] = b.calls;
   return j.dump();
 }
 
-Batch batch_from_json_line(std::string_view line, int64_t line_no) {
+TraceBatch batch_from_json_line(std::string_view line, int64_t line_no) {
   const std::string field = fmt::format("trace:{}", line_no);
   json j;
   try {
@@ -294,7 +294,7 @@ Batch batch_from_json_line(std::string_view line, int64_t line_no) {
     throw InputError(field, std::string("is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw InputError(field, "must be a JSON object");
-  Batch b;
+  TraceBatch b;
   b.heads = get_int(j, "heads", 1, 1024, field);
   b.num_cu = get_int(j, "num_cu", 1, 65536, field);
   if (!j.contains("seqs") || !j["seqs"].is_array() || j["seqs"].empty() || j["seqs"].size() > (1u << 20)) {
@@ -325,7 +325,7 @@ Batch batch_from_json_line(std::string_view line, int64_t line_no) {
   return b;
 }
 
-std::vector<Batch> read_trace(const std::string& path) {
+std::vector<TraceBatch> read_trace(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
@@ -333,7 +333,7 @@ std::vector<Batch> read_trace(const std::string& path) {
   if (fs::file_size(path, ec) > (uint64_t{1} << 30)) throw InputError("--trace", "is larger than 1 GiB");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError("--trace", fmt::format("cannot read '{}'", path));
-  std::vector<Batch> out;
+  std::vector<TraceBatch> out;
   std::string line;
   int64_t no = 0;
   while (std::getline(f, line)) {
@@ -360,8 +360,8 @@ const WorkloadSet& workload_set(std::string_view name) {
   throw InputError("--set", fmt::format("unknown set '{}'; known: {}", name, known));
 }
 
-std::vector<Batch> generate_set(const WorkloadSet& s, uint64_t seed, int64_t batches) {
-  std::vector<Batch> out;
+std::vector<TraceBatch> generate_set(const WorkloadSet& s, uint64_t seed, int64_t batches) {
+  std::vector<TraceBatch> out;
   out.reserve(static_cast<size_t>(std::max<int64_t>(0, batches)));
   for (int64_t i = 0; i < batches; ++i) out.push_back(s.batch(seed, i));
   return out;

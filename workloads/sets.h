@@ -17,38 +17,38 @@
 
 namespace mlaps {
 
-struct BatchSeq {
+struct TraceSeq {
   int32_t qo = 0, kv = 0;
   bool causal = true;
-  friend bool operator==(const BatchSeq&, const BatchSeq&) = default;
+  friend bool operator==(const TraceSeq&, const TraceSeq&) = default;
 };
 
-struct Batch {
+struct TraceBatch {
   int32_t heads = 16;
   int32_t num_cu = 256;
-  std::vector<BatchSeq> seqs;
+  std::vector<TraceSeq> seqs;
   std::vector<int32_t> calls;  // sequences per kernel call (sums to seqs.size()); empty: runs of one flag
-  friend bool operator==(const Batch&, const Batch&) = default;
+  friend bool operator==(const TraceBatch&, const TraceBatch&) = default;
 
   // One problem per kernel call (validated: throws InputError naming the batch field).
   std::vector<Problem> problems() const;
 };
 
-std::string batch_to_json_line(const Batch& b);  // no trailing newline
+std::string batch_to_json_line(const TraceBatch& b);  // no trailing newline
 // Checks structure and bounds (heads, CUs, lengths, calls) and throws InputError("trace:LINE", ...).
-Batch batch_from_json_line(std::string_view line, int64_t line_no);
+TraceBatch batch_from_json_line(std::string_view line, int64_t line_no);
 // Reads a JSONL trace (at most 1 GiB, 10^7 lines); blank lines skipped.
-std::vector<Batch> read_trace(const std::string& path);
+std::vector<TraceBatch> read_trace(const std::string& path);
 
 struct WorkloadSet {
   std::string name;
-  std::string description;                                   // the distributions, in words
-  std::function<Batch(uint64_t seed, int64_t index)> batch;  // batch `index` of the set for `seed`
+  std::string description;                                        // the distributions, in words
+  std::function<TraceBatch(uint64_t seed, int64_t index)> batch;  // batch `index` of the set for `seed`
   int64_t default_batches = 64;  // `--set NAME` (compare) uses seed 1 and this many batches
 };
 const std::vector<WorkloadSet>& workload_sets();
 // Throws InputError("--set", ...) listing the known names if unknown.
 const WorkloadSet& workload_set(std::string_view name);
-std::vector<Batch> generate_set(const WorkloadSet& s, uint64_t seed, int64_t batches);
+std::vector<TraceBatch> generate_set(const WorkloadSet& s, uint64_t seed, int64_t batches);
 
 }  // namespace mlaps

@@ -1,15 +1,15 @@
 // The workload sets and traces: vllm#50613's packing, determinism, the JSONL round trip, bad lines.
 #include <gtest/gtest.h>
 
-#include "workloads/sets.h"
 #include "scheduler/error.h"
+#include "workloads/sets.h"
 
 namespace mlaps {
 namespace {
 
 TEST(WorkloadSets, Vllm50613PackingTurns30ChunksInto1) {
-  const Batch unpacked = workload_set("vllm50613-example").batch(1, 0);
-  const Batch packed = workload_set("vllm50613-example-packed").batch(1, 0);
+  const TraceBatch unpacked = workload_set("vllm50613-example").batch(1, 0);
+  const TraceBatch packed = workload_set("vllm50613-example-packed").batch(1, 0);
   // One causal call over the new tokens, then the context chunks.
   EXPECT_EQ(unpacked.problems().size(), 1u + 30u);
   EXPECT_EQ(packed.problems().size(), 1u + 1u);
@@ -27,7 +27,7 @@ TEST(WorkloadSets, EverySetIsDeterministicAndPlannable) {
     if (s.default_batches > 1) {
       EXPECT_NE(a, c) << s.name;
     }
-    for (const Batch& x : a) {
+    for (const TraceBatch& x : a) {
       EXPECT_FALSE(x.problems().empty()) << s.name;
       EXPECT_EQ(batch_from_json_line(batch_to_json_line(x), 1), x) << s.name;
     }
@@ -37,7 +37,7 @@ TEST(WorkloadSets, EverySetIsDeterministicAndPlannable) {
 TEST(WorkloadSets, TokenBudgetsAndHeads) {
   for (const char* name : {"vllm-chunked-8k", "vllm-chunked-16k"}) {
     const int32_t budget = std::string(name).find("16k") != std::string::npos ? 16384 : 8192;
-    for (const Batch& b : generate_set(workload_set(name), 1, 20)) {
+    for (const TraceBatch& b : generate_set(workload_set(name), 1, 20)) {
       int64_t new_tokens = 0;
       for (int32_t i = 0; i < b.calls[0]; ++i) new_tokens += b.seqs[i].qo;
       EXPECT_LE(new_tokens, budget) << name;
@@ -63,7 +63,7 @@ TEST(WorkloadSets, BadTraceLinesNameTheLine) {
     }
   }
   // Causal qo > kv is no valid prefill: the batch's problem is rejected.
-  const Batch b = batch_from_json_line("{\"heads\": 1, \"num_cu\": 4, \"seqs\": [[10, 5, true]]}", 1);
+  const TraceBatch b = batch_from_json_line("{\"heads\": 1, \"num_cu\": 4, \"seqs\": [[10, 5, true]]}", 1);
   EXPECT_THROW(b.problems(), InputError);
   EXPECT_THROW(workload_set("nosuch"), InputError);
 }
