@@ -118,12 +118,10 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
       try {
         pc = cost::evaluate(l.problem, l.plan, prof);
       } catch (const InputError& e) {  // a dump whose plan does not fit its problem: table without times
-        std::fprintf(stderr, "mlaps: note: no modelled TG times: %s
-", e.what());
+        std::fprintf(stderr, "mlaps: note: no modelled TG times: %s\n", e.what());
       }
     }
-    const std::string out = o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "
-"
+    const std::string out = o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "\n"
                                                 : plan_text(l.problem, l.plan, cap, pc ? &*pc : nullptr);
     const std::string svg = o->svg.empty() ? "" : plan_svg(l.problem, l.plan);
     if (!o->dump_out.empty()) write_aiter_dump(o->dump_out, l.problem, l.plan, cap);
