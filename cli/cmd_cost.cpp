@@ -16,6 +16,7 @@
 #include "cost/model.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 #include "workloads/sets.h"
 #include "workloads/workloads.h"
 
@@ -34,7 +35,7 @@ std::vector<std::string> split_policies(const std::string& text) {
   while (std::getline(ss, item, ',')) {
     if (item.empty())
       throw InputError("--policies", "has an empty item; give a comma list like aiter,aiter-legacy");
-    parse_policy(item);  // throws naming the policy
+    policy_named(item, "--policies");  // throws naming the flag and every policy
     out.push_back(item);
   }
   if (out.empty()) throw InputError("--policies", "is required: a comma list like aiter,aiter-legacy");
@@ -145,7 +146,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
         }
       }
       std::vector<Policy> pols;
-      for (const auto& n : policies) pols.push_back(parse_policy(n));
+      for (const auto& n : policies) pols.push_back(policy_named(n, "--policies"));
       const int64_t nb = static_cast<int64_t>(batches.size());
       const size_t np = pols.size();
       std::vector<CompareRow> rows(nb * np);

@@ -12,20 +12,19 @@
 
 #include <fmt/format.h>
 
+#include "conformance/conformance.h"
 #include "cost/fit.h"
 #include "cost/model.h"
 #include "cost/profile.h"
-#include "conformance/conformance.h"
 #include "gpu/launcher.h"
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 #include "sim/tensors.h"
 
 namespace mlaps::conformance {
 namespace {
 
 // Policies the calibration plans every problem with.
-// Every policy the scheduler has (issue 14: every registered policy; this list is the scheduler's enum).
-constexpr Policy kCalibrationPolicies[] = {Policy::kAiter, Policy::kAiterLegacy};
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -135,7 +134,8 @@ int run_calibration(const CalibrationOptions& o, std::ostream& log) {
     const std::string key = problem_to_json_text(c.problem);
     if (!seen.insert(key).second) continue;
     const std::string base_name = c.name.substr(0, c.name.find('/'));
-    for (const Policy pol : kCalibrationPolicies) {
+    for (const PolicyDef& def : policies()) {  // every policy of the table
+      const Policy pol(def);
       Plan plan;
       try {
         plan = make_plan(c.problem, pol);
@@ -147,7 +147,7 @@ int run_calibration(const CalibrationOptions& o, std::ostream& log) {
       const gpu::PlanTiming t = gpu::time_plan(c.problem, plan, in, c.model, o.reps);
       cost::CalibrationCase k;
       k.name = fmt::format("{}/cu{}", base_name, c.problem.num_cu);
-      k.policy = std::string(policy_name(pol));
+      k.policy = std::string(pol.name());
       k.problem = c.problem;
       k.prefill_us = t.prefill_us_median;
       k.reduce_us = t.reduce_us_median;
@@ -156,7 +156,8 @@ int run_calibration(const CalibrationOptions& o, std::ostream& log) {
       k.item_us = t.item_us;
       for (int32_t e = 0; e < plan.num_reduce_entries(); ++e) {
         const int32_t n = plan.reduce_indptr[e + 1] - plan.reduce_indptr[e];
-        (n >= cost::kMassiveFrom ? massive : simple) += n >= 2 || (n == 1 && pol == Policy::kAiter);
+        (n >= cost::kMassiveFrom ? massive : simple) +=
+            n >= 2 || (n == 1 && plan.reduce == ReduceVersion::kFixed);
       }
       plans[k.name + "|" + k.policy] = plan;
       data.cases.push_back(std::move(k));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps::cost {
 namespace {
@@ -216,7 +217,7 @@ FitResult fit_profile(const CalibrationData& data, const CostProfile& base) {
   std::vector<Prepared> prep;
   for (size_t i = 0; i < data.cases.size(); ++i) {
     const CalibrationCase& c = data.cases[i];
-    Plan plan = make_plan(c.problem, parse_policy(c.policy));
+    Plan plan = make_plan(c.problem, policy_named(c.policy, fmt::format("calibration.cases[{}].policy", i)));
     auto feats = plan_features(c.problem, plan, prof);
     if (c.tg_start_us.size() != static_cast<size_t>(plan.num_tg()) ||
         c.item_us.size() != static_cast<size_t>(plan.num_works())) {

@@ -25,7 +25,7 @@ namespace mlaps::cost {
 
 struct CalibrationCase {
   std::string name;
-  std::string policy;  // policy_name()
+  std::string policy;  // a name of the policy table (scheduler/policy.h)
   Problem problem;
   double prefill_us = 0;  // measured prefill kernel time (events, median of reps)
   double reduce_us = 0;   // measured reduce kernel time (events, median of reps); 0: no reduce launched

@@ -129,7 +129,7 @@ double item_head_us(const Problem& p, const WorkInfo& w, const CostProfile& prof
 
 ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& prof) {
   ReduceCost r;
-  const bool fixed = reduce_version_for(plan.policy) == ReduceVersion::kFixed;
+  const bool fixed = plan.reduce == ReduceVersion::kFixed;
   const int64_t heads = p.num_heads_q();
   const int64_t nfin = plan.num_reduce_entries();
   if (plan.reduce_indptr.size() < static_cast<size_t>(nfin) + 1) {
@@ -201,7 +201,7 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
 
 PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
   PlanCost pc;
-  pc.policy = std::string(policy_name(plan.policy));
+  pc.policy = plan.policy;
   pc.profile = prof.name;
   const int32_t ntg = plan.num_tg();
   if (ntg < 0 || (ntg > 0 && (plan.work_indptr[0] != 0 || plan.work_indptr[ntg] != plan.num_works()))) {

@@ -7,9 +7,13 @@
 #include "cost/model.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps::cost {
 namespace {
+
+const Policy kAiter = policy_named("aiter");
+const Policy kLegacy = policy_named("aiter-legacy");
 
 // The toy profile of model.h's worked example.
 CostProfile toy() {
@@ -34,7 +38,7 @@ CostProfile toy() {
 
 TEST(CostModel, WorkedExampleContract24) {
   const Problem p = Problem::from_lengths({600}, {600}, 1, true, 4);
-  const Plan plan = make_plan(p, Policy::kAiter);
+  const Plan plan = make_plan(p, kAiter);
   const PlanCost c = evaluate(p, plan, toy());
   ASSERT_EQ(c.tg_us.size(), 4u);
   EXPECT_NEAR(c.tg_us[0], 7.56 + 3.88, 1e-9);
@@ -60,7 +64,7 @@ TEST(CostModel, WorkedExampleContract24) {
 
   // Legacy: TG0's first piece writes bf16 directly (write_direct_row_us = 0 here) and tile (0,256) has no
   // reduce entry.
-  const Plan legacy = make_plan(p, Policy::kAiterLegacy);
+  const Plan legacy = make_plan(p, kLegacy);
   const PlanCost l = evaluate(p, legacy, toy());
   EXPECT_NEAR(l.tg_us[0], 5.0 + 3.88, 1e-9);
   EXPECT_EQ(l.direct_writes, 1);
@@ -71,27 +75,27 @@ TEST(CostModel, UniformCausalPingPongIsBalanced) {
   // 16 heads, qo = kv = 8192, 256 CUs: every TG takes exactly one pair of whole tiles (j, 31 - j).
   const Problem p = Problem::from_lengths({8192}, {8192}, 16, true, 256);
   const CostProfile prof = *find_builtin_profile("mi355x-asm");
-  for (Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+  for (Policy pol : {kAiter, kLegacy}) {
     const Plan plan = make_plan(p, pol);
     const PlanCost c = evaluate(p, plan, prof);
     EXPECT_EQ(c.works, 512);
     EXPECT_NEAR(c.imbalance, 1.0, 1e-12);
     EXPECT_NEAR(c.idle_fraction, 0.0, 1e-12);
     // Every TG: 62 full + 4 masked sub-tiles, 2 items, 512 rows written.
-    const double write = pol == Policy::kAiter ? prof.c[kWritePartialRow] : prof.c[kWriteDirectRow];
+    const double write = pol == kAiter ? prof.c[kWritePartialRow] : prof.c[kWriteDirectRow];
     const double tg = prof.c[kTg] + 2 * prof.c[kItem] + 62 * prof.c[kPassFull] + 4 * prof.c[kPassMasked] +
                       512 * write + 512 * prof.c[kQRow];
     for (double t : c.tg_us) EXPECT_NEAR(t, tg, 1e-9);
     EXPECT_NEAR(c.prefill_us, prof.c[kLaunch] + tg, 1e-9);
     EXPECT_NEAR(c.lower_bound_us, c.total_us, 1e-9);  // balanced: the bound is reached
-    EXPECT_EQ(c.direct_writes, pol == Policy::kAiter ? 0 : 512);
+    EXPECT_EQ(c.direct_writes, pol == kAiter ? 0 : 512);
   }
 }
 
 TEST(CostModel, SeedScenarioMatchesTheDerivation) {
   // The #3606 timing the mi355x-asm profile is derived from: 1 x 8192 non-causal, 1 head, 256 CUs.
   const Problem p = Problem::from_lengths({8192}, {8192}, 1, false, 256);
-  const PlanCost c = evaluate(p, make_plan(p, Policy::kAiter), *find_builtin_profile("mi355x-asm"));
+  const PlanCost c = evaluate(p, make_plan(p, kAiter), *find_builtin_profile("mi355x-asm"));
   EXPECT_NEAR(c.prefill_us, 49.88, 0.01);
   EXPECT_NEAR(c.imbalance, 1.0, 1e-12);
 }
@@ -100,7 +104,7 @@ TEST(CostModel, MoreTgsThanSlotsPlaceInLaunchOrder) {
   CostProfile prof = toy();
   prof.slots = 2;
   const Problem p = Problem::from_lengths({600}, {600}, 1, true, 4);
-  const PlanCost c = evaluate(p, make_plan(p, Policy::kAiter), prof);
+  const PlanCost c = evaluate(p, make_plan(p, kAiter), prof);
   // T = [11.44, 7.88, 11.44, 7.56]: TG0, TG1 start at 0; TG2 on TG1's slot at 7.88; TG3 on TG0's at 11.44.
   EXPECT_DOUBLE_EQ(c.tg_start_us[0], 0);
   EXPECT_DOUBLE_EQ(c.tg_start_us[1], 0);
@@ -115,7 +119,7 @@ TEST(CostModel, MassiveReducePath) {
   // 1 x 8192 non-causal, 1 head on 256 CUs: 32 tiles of 8 pieces each, all massive (n = 8 >= 4).
   const Problem p = Problem::from_lengths({8192}, {8192}, 1, false, 256);
   const CostProfile prof = toy();
-  const PlanCost c = evaluate(p, make_plan(p, Policy::kAiter), prof);
+  const PlanCost c = evaluate(p, make_plan(p, kAiter), prof);
   EXPECT_EQ(c.reduce_processed, 32);
   const double block = 1 + 256 * (8 * 0.002 + 0.01);
   EXPECT_NEAR(c.reduce_us, std::max(32 * block / 2, block), 1e-9);
@@ -149,7 +153,7 @@ TEST(CostModel, SubTileClassesMatchBruteForce) {
     const bool causal = trial % 4 != 0;
     const Problem p =
         Problem::from_lengths({qo}, {kv}, 1, causal, std::uniform_int_distribution<int>(1, 9)(rng));
-    const Plan plan = make_plan(p, Policy::kAiter);
+    const Plan plan = make_plan(p, kAiter);
     for (const WorkInfo& w : plan.work_info) {
       const SubTileCounts a = sub_tiles(p, w), e = brute(p, w);
       ASSERT_EQ(a.full, e.full) << "qo " << qo << " kv " << kv << " kv [" << w.kv_start << "," << w.kv_end
@@ -175,10 +179,10 @@ TEST(CostModel, SubTileClassesMatchBruteForce) {
 
 TEST(CostModel, RejectsPlansThatDoNotFitTheProblem) {
   const Problem p = Problem::from_lengths({600}, {600}, 1, true, 4);
-  Plan plan = make_plan(p, Policy::kAiter);
+  Plan plan = make_plan(p, kAiter);
   plan.work_info[1].batch_idx = 5;
   EXPECT_THROW(evaluate(p, plan, toy()), InputError);
-  plan = make_plan(p, Policy::kAiter);
+  plan = make_plan(p, kAiter);
   plan.reduce_indptr.back() = 99;
   EXPECT_THROW(evaluate(p, plan, toy()), InputError);
 }

@@ -5,6 +5,7 @@
 #include "cost/fit.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
+#include "scheduler/policy.h"
 
 namespace mlaps::cost {
 namespace {
@@ -37,14 +38,15 @@ CalibrationData synthetic(const CostProfile& truth) {
                                          Problem::from_lengths({513, 257}, {513, 800}, 2, true, 24),
                                          Problem::from_lengths({4096}, {4096}, 2, true, 200),
                                          Problem::from_lengths({256, 256}, {2000, 8000}, 1, false, 40)};
-  for (const Policy pol : {Policy::kAiter, Policy::kAiterLegacy}) {
+  for (const PolicyDef& def : policies()) {
+    const Policy pol(def);
     for (size_t i = 0; i < problems.size(); ++i) {
       const Problem& p = problems[i];
       const Plan plan = make_plan(p, pol);
       const PlanCost pc = evaluate(p, plan, truth);
       CalibrationCase c;
       c.name = "case" + std::to_string(i);
-      c.policy = std::string(policy_name(pol));
+      c.policy = std::string(pol.name());
       c.problem = p;
       c.prefill_us = pc.prefill_us;
       c.reduce_us = pc.reduce_us;
