@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/inspect.h"
+#include "scheduler/plan.h"
 #include "scheduler/policy.h"
 #include "scheduler/problem.h"
 
@@ -29,12 +31,23 @@ struct ProblemArgs {
   // Registers the options on a subcommand. with_dump: also --from-aiter-dump.
   void add_to(CLI::App& app, bool with_dump);
   bool from_dump() const { return !aiter_dump_dir.empty(); }
-  // Builds the problem from --problem or the length options (validated; throws InputError).
+  // Builds the problem from --problem, --workload or the length options; every option given explicitly
+  // overrides the file's or the workload's value. Validated; errors name the flag. Throws InputError.
   Problem problem(const CLI::App& app) const;
+  // The options given explicitly, range-checked, for a problem read from a dump.
+  DumpOverrides overrides(const CLI::App& app) const;
+  // --policy when given explicitly.
+  std::optional<Policy> explicit_policy(const CLI::App& app) const;
   Policy parsed_policy() const { return policy_named(policy, "--policy"); }
+  // Range checks of every numeric option (exit 2 naming the flag).
+  void check_ranges() const;
 };
 
-// Writes `text` to `path` atomically (temp file + rename): the file is complete or absent.
-void write_file_atomic(const std::string& path, const std::string& text);
+// Throws InputError(flag, ...) unless lo <= v <= hi.
+void check_range(const char* flag, int64_t v, int64_t lo, int64_t hi);
+// A seed: a decimal integer in [0, 2^64); "-1", "1e3" and 2^64 are refused naming `flag`.
+uint64_t parse_seed(const char* flag, const std::string& text);
+// --threads: 0 (OpenMP's default) up to 4x the hardware threads.
+int checked_threads(const char* flag, int threads);
 
 }  // namespace mlaps::cli

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "scheduler/error.h"
+#include "scheduler/limits.h"
 
 namespace mlaps::cli {
 
@@ -22,7 +23,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
     std::string new_lens, ctx_lens, policy = std::string(default_policy().name()),
                                     encoding = num::fp8_encoding_name(num::Fp8Encoding::kE4M3FN);
     int chunk_size = 0, heads = 1, gqa = 1, num_cu = 256, threads = 0;
-    uint64_t seed = 0;
+    std::string seed = "0";
     double garbage_lse = 0.0;
     bool json = false;
   };
@@ -36,7 +37,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--num-cu", o->num_cu, "CU count")->capture_default_str();
   app->add_option("--policy", o->policy, "scheduling policy: " + policy_names(" | ") + " (`mlaps policies`)")
       ->capture_default_str();
-  app->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  app->add_option("--seed", o->seed, "random seed, in [0, 2^64)")->capture_default_str();
   app->add_option("--encoding", o->encoding, "e4m3fn | e4m3fnuz")->capture_default_str();
   app->add_option("--garbage-lse", o->garbage_lse,
                   "what an unwritten final_lse entry reads as (torch.empty; default 0)")
@@ -51,18 +52,18 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
       throw InputError("--ctx-lens", fmt::format("has {} sequences but --new-lens has {}; they must match",
                                                  cp.context_lens.size(), cp.new_lens.size()));
     }
-    if (o->chunk_size <= 0) throw InputError("--chunk-size", "must be >= 1");
-    if (o->heads <= 0) throw InputError("--heads", "must be >= 1");
-    if (o->gqa <= 0) throw InputError("--gqa", "must be >= 1");
-    if (o->num_cu <= 0) throw InputError("--num-cu", "must be >= 1");
-    if (o->threads < 0) throw InputError("--threads", "must be >= 0");
+    check_range("--chunk-size", o->chunk_size, 1, INT32_MAX);
+    check_range("--heads", o->heads, 1, 0xFFFF);
+    check_range("--gqa", o->gqa, 1, 0xFFFF);
+    check_range("--num-cu", o->num_cu, 1, kMaxNumCu);
+    checked_threads("--threads", o->threads);
     cp.chunk_size = o->chunk_size;
     cp.num_heads_k = o->heads;
     cp.gqa_ratio = o->gqa;
     cp.num_cu = o->num_cu;
     ChunkedOptions opt;
     opt.policy = policy_named(o->policy, "--policy");
-    opt.inputs.seed = o->seed;
+    opt.inputs.seed = parse_seed("--seed", o->seed);
     opt.inputs.encoding = parse_encoding(o->encoding);
     opt.model.encoding = opt.inputs.encoding;
     opt.garbage_lse = o->garbage_lse;

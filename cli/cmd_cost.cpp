@@ -16,6 +16,7 @@
 #include "cost/model.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
+#include "scheduler/files.h"
 #include "scheduler/policy.h"
 #include "workloads/sets.h"
 #include "workloads/workloads.h"
@@ -73,7 +74,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       const Plan plan = make_plan(p, o->a.parsed_policy());
       const cost::PlanCost c = cost::evaluate(p, plan, prof);
       const std::string out = o->format == "json" ? cost_json(c).dump() + "\n" : cost_text(p, plan, c, prof);
-      if (!o->svg.empty()) write_file_atomic(o->svg, cost_svg(p, plan, c, prof));
+      if (!o->svg.empty()) write_output_file("--svg", o->svg, cost_svg(p, plan, c, prof));
       warn_uncalibrated(prof);
       std::fwrite(out.data(), 1, out.size(), stdout);
       return 0;
@@ -185,7 +186,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       if (!error.empty()) throw InputError("compare", error);
       const std::string out = o->format == "json" ? compare_json(prof.name, policies, rows).dump() + "\n"
                                                   : compare_text(source, prof.name, policies, rows);
-      if (!o->svg.empty()) write_file_atomic(o->svg, compare_svg(source, prof.name, policies, rows));
+      if (!o->svg.empty()) write_output_file("--svg", o->svg, compare_svg(source, prof.name, policies, rows));
       warn_uncalibrated(prof);
       std::fwrite(out.data(), 1, out.size(), stdout);
       return 0;
@@ -213,7 +214,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       if (o->out.empty()) {
         std::fwrite(text.data(), 1, text.size(), stdout);
       } else {
-        write_file_atomic(o->out, text);
+        write_output_file("--out", o->out, std::move(text));
       }
       return 0;
     });

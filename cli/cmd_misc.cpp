@@ -1,4 +1,4 @@
-// `mlaps workloads`, `mlaps ledger`, and the ledger lookup used by `mlaps check`.
+// `mlaps workloads` and `mlaps ledger`.
 #include <iostream>
 
 #include <fmt/format.h>
@@ -13,19 +13,6 @@
 #include "workloads/workloads.h"
 
 namespace mlaps::cli {
-
-std::string ledger_lookup(const Problem& p, const std::vector<Violation>& v) {
-  if (v.empty()) return "";
-  const auto m = match_ledger(p, v);
-  if (!m) return "";
-  std::string s = fmt::format("{}: {} ({}; contract {})", m->id, m->title, m->upstream, m->contract);
-  if (m->exact) s += fmt::format(" [recorded case '{}']", m->case_name);
-  if (m->unexplained > 0) {
-    s += fmt::format(" - explains {} of the violations; {} are NOT explained by any ledger entry",
-                     m->explained, m->unexplained);
-  }
-  return s;
-}
 
 void add_workloads_command(CLI::App& root, CommandRunner& runner) {
   auto* app = root.add_subcommand("workloads", "list the named workload table (shared by tests, bench, GPU)");
@@ -54,14 +41,21 @@ void add_workloads_command(CLI::App& root, CommandRunner& runner) {
                        {"policy", w.policy_hint.name()},
                        {"valid_for_aiter", w.valid_for_aiter},
                        {"ledger", w.ledger_id},
+                       {"runnable", w.problem.block_size == 1},
                        {"flags", cli::is_cli_representable(w.problem) ? cli::cli_flags(w.problem) : ""}});
       }
       std::cout << arr.dump(2) << "\n";
       return 0;
     }
     for (const auto& w : workloads()) {
-      std::cout << fmt::format("{:<36} {}{}\n", w.name, w.description,
-                               w.valid_for_aiter ? "" : fmt::format(" [known defect: {}]", w.ledger_id));
+      std::cout << fmt::format(
+          "{:<36} {}{}{}\n", w.name, w.description,
+          w.valid_for_aiter ? "" : fmt::format(" [known defect: {}]", w.ledger_id),
+          w.problem.block_size == 1
+              ? ""
+              : fmt::format(" [plan and check only, not `mlaps run`: it emulates block size 1, "
+                            "this has {}]",
+                            w.problem.block_size));
       if (cli::is_cli_representable(w.problem))
         std::cout << fmt::format("{:<36}   {}\n", "", cli::cli_flags(w.problem));
     }

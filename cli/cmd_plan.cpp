@@ -6,10 +6,13 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/inspect.h"
 #include "cli/render.h"
 #include "cost/profile.h"
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
+#include "scheduler/files.h"
+#include "scheduler/limits.h"
 #include "scheduler/plan_json.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
@@ -23,39 +26,27 @@ struct Loaded {
   Problem problem;
   Plan plan;
   std::optional<Capacity> dump_capacity;  // sizes found on disk, when read from a dump
+  std::optional<DumpRecord> record;       // the dump's problem.json, when present
 };
 
-// Either plans the problem given as options, or reads an upstream dump (heads/gqa/causal from the options;
-// heads inferred from the dump's q_head_range when --heads is not given).
+// Either plans the problem given as options, or reads a dump: its problem.json when present, the options
+// given explicitly override it; what was neither recorded nor given is assumed and said on stderr.
 Loaded load_or_plan(const ProblemArgs& a, const CLI::App& app) {
   Loaded l;
   if (a.from_dump()) {
-    if (app.count("--qo-lens") || app.count("--kv-lens") || !a.problem_file.empty()) {
-      throw InputError("--from-aiter-dump", "cannot be combined with --qo-lens/--kv-lens/--problem");
+    if (app.count("--qo-lens") || app.count("--kv-lens") || !a.problem_file.empty() || !a.workload.empty()) {
+      throw InputError("--from-aiter-dump",
+                       "cannot be combined with --qo-lens/--kv-lens/--problem/--workload");
     }
-    AiterDump d = read_aiter_dump(a.aiter_dump_dir);
+    LoadedDump d = load_dump(a.aiter_dump_dir, a.overrides(app));
+    if (!d.notes.empty()) {
+      std::fprintf(stderr, "mlaps: note: %s has no %s; assumed: %s\n", a.aiter_dump_dir.c_str(),
+                   kDumpProblemFile, fmt::format("{}", fmt::join(d.notes, "; ")).c_str());
+    }
     l.problem = std::move(d.problem);
     l.plan = std::move(d.plan);
-    if (app.count("--policy")) {  // else the upstream row the dump's -1 works imply (dump.h)
-      const Policy pol = a.parsed_policy();
-      l.plan.policy = std::string(pol.name());
-      l.plan.reduce = pol.traits().reduce;
-    }
     l.dump_capacity = d.capacity;
-    if (a.gqa <= 0) throw InputError("--gqa", "must be >= 1");
-    l.problem.gqa_ratio = a.gqa;
-    l.problem.causal = a.causal;
-    l.problem.block_size = a.block_size;
-    l.problem.allow_causal_qo_gt_kv = a.allow_causal_qo_gt_kv;
-    if (app.count("--heads")) {
-      if (a.heads <= 0) throw InputError("--heads", "must be >= 1");
-      l.problem.num_heads_k = a.heads;
-    } else {
-      int32_t max_hi = 0;
-      for (const auto& w : l.plan.work_info) max_hi = std::max(max_hi, w.q_head_hi());
-      l.problem.num_heads_k = std::max(1, (max_hi + a.gqa - 1) / a.gqa);
-    }
-    validate_problem(l.problem);
+    l.record = std::move(d.record);
   } else {
     l.problem = a.problem(app);
     l.plan = make_plan(l.problem, a.parsed_policy());
@@ -63,14 +54,36 @@ Loaded load_or_plan(const ProblemArgs& a, const CLI::App& app) {
   return l;
 }
 
+// --max-kvlen / --batch-size when given: range-checked.
+struct SizingOverrides {
+  std::optional<int32_t> max_kvlen, batch_size;
+};
+SizingOverrides sizing_overrides(const CLI::App& app, int max_kvlen, int batch_size) {
+  SizingOverrides s;
+  if (app.count("--max-kvlen")) {
+    check_range("--max-kvlen", max_kvlen, 1, INT32_MAX);
+    s.max_kvlen = max_kvlen;
+  }
+  if (app.count("--batch-size")) {
+    check_range("--batch-size", batch_size, 1, kMaxSequences);
+    s.batch_size = batch_size;
+  }
+  return s;
+}
+
 // The buffers a plan must fit: --sizing's formula when given, else the policy's (policy_capacity).
-Capacity capacity_for(const Problem& p, const std::string& sizing, Policy policy, int max_kvlen,
-                      int batch_size) {
+Capacity capacity_for(const Problem& p, const std::string& sizing, Policy policy, const SizingOverrides& o) {
   SizingInputs in = SizingInputs::from_problem(p);
-  if (max_kvlen > 0) in.max_kvlen = max_kvlen;
-  if (batch_size > 0) in.batch_size = batch_size;
-  return sizing.empty() ? policy_capacity(policy, in)
-                        : compute_capacity(in, parse_sizing_formula(sizing, "--sizing"));
+  if (o.max_kvlen) in.max_kvlen = *o.max_kvlen;
+  if (o.batch_size) in.batch_size = *o.batch_size;
+  const std::optional<SizingFormula> f =
+      sizing.empty() ? std::nullopt : std::optional(parse_sizing_formula(sizing, "--sizing"));
+  try {
+    return f ? compute_capacity(in, *f) : policy_capacity(policy, in);
+  } catch (const InputError& e) {
+    if (!o.max_kvlen && !o.batch_size) throw;
+    throw InputError("--max-kvlen/--batch-size", e.what() + e.field().size() + 2);
+  }
 }
 
 // The plan's policy (a dump's may be unknown: then the default's).
@@ -87,15 +100,21 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
     ProblemArgs a;
     std::string format = "text", svg, dump_out, sizing, profile = cost::kDefaultProfile;
     int max_kvlen = 0, batch_size = 0;
+    bool force = false;
   };
   auto o = std::make_shared<Opts>();
   o->a.add_to(*app, true);
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
-  app->add_option("--profile", o->profile, "text: each TG's modelled time on this cost profile (name or FILE.json)")
+  app->add_option("--profile", o->profile,
+                  "text: each TG's modelled time on this cost profile (name or FILE.json)")
       ->capture_default_str();
   app->add_option("--svg", o->svg, "also draw the plan across thread groups into FILE.svg");
-  app->add_option("--write-aiter-dump", o->dump_out,
-                  "write the padded upstream buffers (*.bin) into DIR, loadable by --load_metadata");
+  app->add_option(
+      "--write-aiter-dump", o->dump_out,
+      "write the padded upstream buffers (*.bin) and problem.json into DIR, loadable by "
+      "--load_metadata; only these files are written (a folder holding other files: see --force)");
+  app->add_flag("--force", o->force,
+                "write the dump into a folder that holds other files too (they are left untouched)");
   app->add_option("--sizing", o->sizing,
                   "buffer formula: legacy | pr3606 (default: the policy's, `mlaps policies`)");
   app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
@@ -104,13 +123,33 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
     if (o->format != "text" && o->format != "json") {
       throw InputError("--format", fmt::format("'{}' is not one of text, json", o->format));
     }
+    const SizingOverrides so = sizing_overrides(*app, o->max_kvlen, o->batch_size);
+    // Every output path is checked before anything is computed or written.
+    auto outputs = [&](const Loaded* l, const Capacity* cap, SizingFormula f) {
+      OutputSet out;
+      if (!o->dump_out.empty()) {
+        std::vector<DirFile> files;
+        if (l) {
+          const DumpRecord rec{l->problem, plan_policy(l->plan), f, so.max_kvlen, so.batch_size};
+          files = aiter_dump_files(l->problem, l->plan, *cap, &rec);
+        } else {
+          for (const char* n : kDumpFiles) files.push_back({n, {}});
+          files.push_back({kDumpProblemFile, {}});
+        }
+        out.add_dir("--write-aiter-dump", o->dump_out, std::move(files), o->force);
+      }
+      if (!o->svg.empty()) out.add_file("--svg", o->svg, Blob::copy(l ? plan_svg(l->problem, l->plan) : ""));
+      return out;
+    };
+    outputs(nullptr, nullptr, SizingFormula::kPr3606).check();
     const Loaded l = load_or_plan(o->a, *app);
+    // A plan read from outside is drawn only once its index arrays are safe to walk.
+    if (o->a.from_dump()) require_safe_structure(l.plan, l.problem.num_cu, o->a.aiter_dump_dir);
     const Policy pol = plan_policy(l.plan);
-    const SizingFormula f =
-        o->sizing.empty() ? pol.traits().sizing : parse_sizing_formula(o->sizing, "--sizing");
-    const Capacity cap = l.dump_capacity
-                             ? *l.dump_capacity
-                             : capacity_for(l.problem, o->sizing, pol, o->max_kvlen, o->batch_size);
+    const SizingFormula f = !o->sizing.empty() ? parse_sizing_formula(o->sizing, "--sizing")
+                            : l.record         ? l.record->sizing
+                                               : pol.traits().sizing;
+    const Capacity cap = l.dump_capacity ? *l.dump_capacity : capacity_for(l.problem, o->sizing, pol, so);
     // Produce every artefact before writing any, so a failure leaves nothing half-written.
     std::optional<cost::PlanCost> pc;
     if (o->format == "text") {
@@ -123,9 +162,7 @@ void add_plan_command(CLI::App& root, CommandRunner& runner) {
     }
     const std::string out = o->format == "json" ? plan_to_json_text(l.plan, cap, f) + "\n"
                                                 : plan_text(l.problem, l.plan, cap, pc ? &*pc : nullptr);
-    const std::string svg = o->svg.empty() ? "" : plan_svg(l.problem, l.plan);
-    if (!o->dump_out.empty()) write_aiter_dump(o->dump_out, l.problem, l.plan, cap);
-    if (!o->svg.empty()) write_file_atomic(o->svg, svg);
+    outputs(&l, &cap, f).commit();
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
   });
@@ -155,12 +192,13 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     }
     std::optional<Policy> contract;
     if (!o->contract.empty()) contract = policy_named(o->contract, "--contract");
+    const SizingOverrides so = sizing_overrides(*app, o->max_kvlen, o->batch_size);
     const Loaded l = load_or_plan(o->a, *app);
     ValidateOptions vo;
     vo.contract = contract;
-    vo.capacity = l.dump_capacity ? *l.dump_capacity
-                                  : capacity_for(l.problem, o->sizing, contract.value_or(plan_policy(l.plan)),
-                                                 o->max_kvlen, o->batch_size);
+    vo.capacity = l.dump_capacity
+                      ? *l.dump_capacity
+                      : capacity_for(l.problem, o->sizing, contract.value_or(plan_policy(l.plan)), so);
     // The contracts that apply (validate.h): the execution contract always (with the pre-#3606 rules when
     // --contract names a legacy-reduce policy), upstream's shape when the policy claims it.
     const std::optional<Policy> own = find_policy(l.plan.policy);
@@ -170,7 +208,7 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     if (shape) held += " + upstream-shape";
     if (contract) held = fmt::format("{} ({})", contract->name(), held);
     const auto violations = validate(l.problem, l.plan, vo);
-    const auto ledger = ledger_lookup(l.problem, violations);
+    const auto ledger = ledger_lookup(l.problem, l.plan, violations);
     if (o->format == "json") {
       nlohmann::json j;
       j["mlaps_version"] = std::string(kVersion);

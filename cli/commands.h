@@ -36,7 +36,4 @@ void add_misc_commands(CLI::App& root, CommandRunner& runner);  // workloads, co
 void add_sizing_command(CLI::App& root, CommandRunner& runner);
 void add_cost_commands(CLI::App& root, CommandRunner& runner);  // cost, compare, trace gen
 
-// The upstream-defects ledger entry a set of violations matches ("" if none): "id: title (reference)".
-std::string ledger_lookup(const Problem& p, const std::vector<Violation>& v);
-
 }  // namespace mlaps::cli

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "scheduler/error.h"
+#include "scheduler/limits.h"
 
 namespace mlaps::cli {
 namespace {
@@ -49,8 +50,8 @@ std::vector<int32_t> parse_length_list(const std::string& field, const std::stri
       count = parse_int(field, std::string_view(it).substr(x + 1), it);
       if (count == 0) throw InputError(field, fmt::format("'{}' repeats 0 times; COUNT must be >= 1", it));
     }
-    if (static_cast<int64_t>(out.size()) + count > (1 << 20)) {
-      throw InputError(field, "more than 1048576 sequences");
+    if (static_cast<int64_t>(out.size()) + count > kMaxSequences) {
+      throw InputError(field, fmt::format("more than {} sequences", kMaxSequences));
     }
     out.insert(out.end(), static_cast<size_t>(count), static_cast<int32_t>(len));
   }

@@ -1,6 +1,7 @@
 // mlaps: plan, check, emulate and compare persistent-scheduled MLA prefill (AITER gfx950).
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 
 #include <fmt/format.h>
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
     return runner.run();
   } catch (const mlaps::InputError& e) {
     std::fprintf(stderr, "mlaps: error: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "mlaps: error: out of memory: the problem needs more memory than this machine can give "
+                 "(`mlaps run` prints its estimate first; try a smaller problem)\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mlaps: internal error: %s\n", e.what());

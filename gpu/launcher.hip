@@ -18,21 +18,23 @@ int prefill_shared_memory_bytes() {
 DeviceInfo query_device() {
   DeviceInfo info;
   info.flavour = MLAPS_GPU_CUDA ? "cuda" : "hip";
+  // Name the runtime's own call: a CUDA build reports cudaGetDeviceCount, not the HIP name it is spelt as.
+  const std::string runtime = MLAPS_GPU_CUDA ? "cuda" : "hip";
   int count = 0;
   const hipError_t e = hipGetDeviceCount(&count);
   if (e != hipSuccess) {
-    info.reason = std::string("hipGetDeviceCount: ") + hipGetErrorName(e) + " (" + hipGetErrorString(e) + ")";
+    info.reason = runtime + "GetDeviceCount: " + hipGetErrorName(e) + " (" + hipGetErrorString(e) + ")";
     (void)hipGetLastError();
     return info;
   }
   if (count <= 0) {
-    info.reason = "hipGetDeviceCount: no device";
+    info.reason = runtime + "GetDeviceCount: no device";
     return info;
   }
   hipDeviceProp_t prop{};
   const hipError_t e2 = hipGetDeviceProperties(&prop, 0);
   if (e2 != hipSuccess) {
-    info.reason = std::string("hipGetDeviceProperties: ") + hipGetErrorName(e2);
+    info.reason = runtime + "GetDeviceProperties: " + hipGetErrorName(e2);
     return info;
   }
   info.available = true;

@@ -1,29 +1,25 @@
 // Upstream metadata dumps: raw little-endian uint32 files, one per buffer, padded to capacity.
 #include "scheduler/dump.h"
 
-#include <unistd.h>
 #include <algorithm>
-#include <atomic>
 #include <bit>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <system_error>
 
+#include <nlohmann/json.hpp>
+
 #include "scheduler/error.h"
+#include "scheduler/limits.h"
 #include "scheduler/policy.h"
+#include "scheduler/version.h"
 
 namespace mlaps {
 namespace {
 
 static_assert(std::endian::native == std::endian::little, "dump I/O assumes a little-endian host");
 namespace fs = std::filesystem;
-
-void write_words(const fs::path& path, const void* data, size_t bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (f) f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-  f.close();
-  if (!f) throw InputError(path.string(), "cannot write");
-}
 
 template <typename T>
 std::vector<T> padded(const std::vector<T>& v, int64_t cap, const T& fill) {
@@ -32,17 +28,36 @@ std::vector<T> padded(const std::vector<T>& v, int64_t cap, const T& fill) {
   return out;
 }
 
-std::vector<int32_t> read_words(const fs::path& dir, const char* name) {
-  const fs::path path = dir / name;
+template <typename T>
+Blob blob_of(const std::vector<T>& v) {
+  return Blob::copy(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+}
+
+// Size of a dump file in bytes, checked before anything is read: present and regular, a multiple of
+// `unit` bytes, at most `max_bytes`.
+uint64_t checked_size(const fs::path& path, uint64_t unit, uint64_t max_bytes, const char* what) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw InputError(path.string(), "missing (not a regular file)");
-  const auto bytes = fs::file_size(path, ec);
+  const uint64_t bytes = fs::file_size(path, ec);
   if (ec) throw InputError(path.string(), "cannot read its size: " + ec.message());
   if (bytes % 4 != 0) {
     throw InputError(path.string(),
                      "size " + std::to_string(bytes) + " bytes is not a multiple of 4 (misaligned)");
   }
-  std::vector<int32_t> v(bytes / 4);
+  if (bytes % unit != 0) {
+    throw InputError(path.string(), "size " + std::to_string(bytes) + " bytes is not a multiple of " +
+                                        std::to_string(unit) + " (" + what + ")");
+  }
+  if (bytes > max_bytes) {
+    throw InputError(path.string(),
+                     "size " + std::to_string(bytes) + " bytes is more than a real problem needs (" +
+                         std::to_string(max_bytes) + " bytes at most); refused before reading");
+  }
+  return bytes;
+}
+
+std::vector<int32_t> read_words(const fs::path& path, uint64_t bytes) {
+  std::vector<int32_t> v(static_cast<size_t>(bytes / 4));
   std::ifstream f(path, std::ios::binary);
   if (!f || !f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(bytes))) {
     throw InputError(path.string(), "cannot read");
@@ -50,9 +65,69 @@ std::vector<int32_t> read_words(const fs::path& dir, const char* name) {
   return v;
 }
 
+std::vector<int32_t> read_words(const fs::path& dir, const char* name, uint64_t max_bytes = kMaxDumpFileBytes,
+                                uint64_t unit = 4, const char* what = "") {
+  const fs::path path = dir / name;
+  return read_words(path, checked_size(path, unit, max_bytes, what));
+}
+
 }  // namespace
 
-void write_aiter_dump(const fs::path& dir, const Problem& p, const Plan& plan, const Capacity& cap) {
+std::string dump_record_json(const DumpRecord& r) {
+  nlohmann::json j;
+  j["mlaps_version"] = std::string(kVersion);
+  j["policy"] = std::string(r.policy.name());
+  j["sizing"] = std::string(sizing_name(r.sizing));
+  if (r.max_kvlen) j["max_kvlen"] = *r.max_kvlen;
+  if (r.batch_size) j["batch_size"] = *r.batch_size;
+  j["problem"] = nlohmann::json::parse(problem_to_json_text(r.problem));
+  return j.dump(2) + "\n";
+}
+
+DumpRecord parse_dump_record(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError("problem.json", std::string("invalid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw InputError("problem.json", "must be a JSON object");
+  for (const auto& item : j.items()) {
+    const std::string& k = item.key();
+    if (k != "mlaps_version" && k != "policy" && k != "sizing" && k != "max_kvlen" && k != "batch_size" &&
+        k != "problem") {
+      throw InputError("problem.json: " + k, "unknown key");
+    }
+  }
+  DumpRecord r;
+  if (!j.contains("problem") || !j["problem"].is_object()) {
+    throw InputError("problem.json: problem", "missing (the problem as --problem takes it)");
+  }
+  try {
+    r.problem = problem_from_json_text(j["problem"].dump());
+  } catch (const InputError& e) {
+    throw InputError("problem.json: problem." + e.field(), e.what() + e.field().size() + 2);
+  }
+  auto str = [&](const char* k) -> std::string {
+    if (!j[k].is_string()) throw InputError(std::string("problem.json: ") + k, "must be a string");
+    return j[k].get<std::string>();
+  };
+  auto pos = [&](const char* k) -> int32_t {
+    const auto& v = j[k];
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > INT32_MAX) {
+      throw InputError(std::string("problem.json: ") + k, "must be an integer in [1, 2^31)");
+    }
+    return static_cast<int32_t>(v.get<int64_t>());
+  };
+  if (j.contains("policy")) r.policy = policy_named(str("policy"), "problem.json: policy");
+  if (j.contains("sizing")) r.sizing = parse_sizing_formula(str("sizing"), "problem.json: sizing");
+  if (j.contains("max_kvlen")) r.max_kvlen = pos("max_kvlen");
+  if (j.contains("batch_size")) r.batch_size = pos("batch_size");
+  return r;
+}
+
+std::vector<DirFile> aiter_dump_files(const Problem& p, const Plan& plan, const Capacity& cap,
+                                      const DumpRecord* record) {
   auto need = [&](const char* name, int64_t used, int64_t have) {
     if (used > have) {
       throw InputError(name,
@@ -71,113 +146,88 @@ void write_aiter_dump(const fs::path& dir, const Problem& p, const Plan& plan, c
   if (plan.reduce_indptr.empty()) throw InputError("reduce_indptr", "must have at least one entry");
 
   const int32_t total = plan.reduce_indptr.back();
-  const auto work_info = padded(plan.work_info, cap.work_info, WorkInfo{});
-  const auto reduce_indptr = padded(plan.reduce_indptr, cap.reduce_indptr, total);
-  const auto final_map = padded(plan.reduce_final_map, cap.reduce_final_map, FinalLoc{});
-  const auto partial_map = padded(plan.reduce_partial_map, cap.reduce_partial_map, 0);
+  std::vector<DirFile> files;
+  files.push_back({"qo_indptr.bin", blob_of(p.qo_indptr)});
+  files.push_back({"kv_indptr.bin", blob_of(p.kv_indptr)});
+  files.push_back({"seq_lens_kv.bin", blob_of(p.context_lens)});
+  files.push_back({"work_indptr.bin", blob_of(plan.work_indptr)});
+  files.push_back({"work_info.bin", blob_of(padded(plan.work_info, cap.work_info, WorkInfo{}))});
+  files.push_back({"reduce_indptr.bin", blob_of(padded(plan.reduce_indptr, cap.reduce_indptr, total))});
+  files.push_back(
+      {"reduce_final_map.bin", blob_of(padded(plan.reduce_final_map, cap.reduce_final_map, FinalLoc{}))});
+  files.push_back(
+      {"reduce_partial_map.bin", blob_of(padded(plan.reduce_partial_map, cap.reduce_partial_map, 0))});
+  if (record) files.push_back({kDumpProblemFile, Blob::copy(dump_record_json(*record))});
+  return files;
+}
 
-  std::error_code ec;
-  fs::path target = fs::absolute(dir, ec).lexically_normal();
-  if (ec) throw InputError(dir.string(), "bad path: " + ec.message());
-  if (!target.has_filename()) target = target.parent_path();  // "out/" names the directory "out"
-  const fs::path parent = target.parent_path();
-  fs::create_directories(parent, ec);
-  if (ec) throw InputError(parent.string(), "cannot create: " + ec.message());
-  if (fs::exists(target, ec) && !fs::is_directory(target, ec)) {
-    throw InputError(target.string(), "exists and is not a directory");
-  }
-  static std::atomic<int> counter{0};
-  const std::string stem = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(counter++);
-  const fs::path tmp = parent / stem;
-  const fs::path old = parent / (stem + "-old");
-  try {
-    fs::remove_all(tmp);
-    fs::create_directory(tmp);
-    write_words(tmp / "qo_indptr.bin", p.qo_indptr.data(), p.qo_indptr.size() * 4);
-    write_words(tmp / "kv_indptr.bin", p.kv_indptr.data(), p.kv_indptr.size() * 4);
-    write_words(tmp / "seq_lens_kv.bin", p.context_lens.data(), p.context_lens.size() * 4);
-    write_words(tmp / "work_indptr.bin", plan.work_indptr.data(), plan.work_indptr.size() * 4);
-    write_words(tmp / "work_info.bin", work_info.data(), work_info.size() * sizeof(WorkInfo));
-    write_words(tmp / "reduce_indptr.bin", reduce_indptr.data(), reduce_indptr.size() * 4);
-    write_words(tmp / "reduce_final_map.bin", final_map.data(), final_map.size() * sizeof(FinalLoc));
-    write_words(tmp / "reduce_partial_map.bin", partial_map.data(), partial_map.size() * 4);
-    const bool replace = fs::exists(target);
-    if (replace) fs::rename(target, old);
-    try {
-      fs::rename(tmp, target);
-    } catch (...) {
-      if (replace) fs::rename(old, target);  // put the previous dump back
-      throw;
-    }
-    if (replace) fs::remove_all(old);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(tmp, ec);
-    throw InputError(target.string(), std::string("cannot write the dump: ") + e.what());
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+void write_aiter_dump(const fs::path& dir, const Problem& p, const Plan& plan, const Capacity& cap,
+                      bool force, const DumpRecord* record) {
+  const Policy pol = find_policy(plan.policy).value_or(default_policy());
+  DumpRecord def{p, pol, pol.traits().sizing, std::nullopt, std::nullopt};
+  OutputSet out;
+  out.add_dir(dir.string(), dir, aiter_dump_files(p, plan, cap, record ? record : &def), force);
+  out.commit();
 }
 
 AiterDump read_aiter_dump(const fs::path& dir) {
   auto file = [&](const char* name) { return (dir / name).string(); };
   AiterDump d;
-  auto qo = read_words(dir, "qo_indptr.bin");
-  auto kv = read_words(dir, "kv_indptr.bin");
-  auto seq = read_words(dir, "seq_lens_kv.bin");
-  auto wip = read_words(dir, "work_indptr.bin");
-  auto wi = read_words(dir, "work_info.bin");
-  auto rip = read_words(dir, "reduce_indptr.bin");
-  auto rfm = read_words(dir, "reduce_final_map.bin");
-  auto rpm = read_words(dir, "reduce_partial_map.bin");
-
+  // Sizes first, each bounded by what the files read before it imply, so nothing large is read in vain.
+  auto qo = read_words(dir, "qo_indptr.bin", (uint64_t{kMaxSequences} + 1) * 4);
   if (qo.size() < 2)
     throw InputError(file("qo_indptr.bin"), "needs B+1 >= 2 entries, has " + std::to_string(qo.size()));
   const size_t B = qo.size() - 1;
-  if (kv.size() != B + 1) {
-    throw InputError(file("kv_indptr.bin"), "has " + std::to_string(kv.size()) +
-                                                " entries, qo_indptr.bin has B+1 = " + std::to_string(B + 1));
-  }
-  if (seq.size() != B) {
-    throw InputError(file("seq_lens_kv.bin"), "has " + std::to_string(seq.size()) +
-                                                  " entries, qo_indptr.bin implies B = " + std::to_string(B));
-  }
+  auto exact = [&](const char* name, uint64_t entries, const char* what) {
+    const fs::path path = dir / name;
+    const uint64_t bytes = checked_size(path, 4, UINT64_MAX, "");
+    if (bytes != entries * 4) {
+      throw InputError(path.string(), "has " + std::to_string(bytes / 4) + " entries, qo_indptr.bin " + what +
+                                          " " + std::to_string(entries));
+    }
+    return read_words(path, bytes);
+  };
+  auto kv = exact("kv_indptr.bin", B + 1, "has B+1 =");
+  auto seq = exact("seq_lens_kv.bin", B, "implies B =");
+  auto wip = read_words(dir, "work_indptr.bin", (uint64_t{kMaxNumCu} + 1) * 4);
   if (wip.size() < 2) {
     throw InputError(file("work_indptr.bin"),
                      "needs num_cu+1 >= 2 entries, has " + std::to_string(wip.size()));
   }
-  if (wi.size() % 8 != 0) {
-    throw InputError(file("work_info.bin"), "size " + std::to_string(wi.size() * 4) +
-                                                " bytes is not a multiple of 32 (8-dword rows)");
-  }
-  if (rfm.size() % 2 != 0) {
-    throw InputError(file("reduce_final_map.bin"), "size " + std::to_string(rfm.size() * 4) +
-                                                       " bytes is not a multiple of 8 (2-dword rows)");
-  }
-  const int64_t rows = static_cast<int64_t>(wi.size() / 8);
   const int64_t nworks = wip.back();
   if (nworks < 0)
     throw InputError(file("work_indptr.bin"), "last entry " + std::to_string(nworks) + " is negative");
+  const uint64_t wi_bytes =
+      checked_size(dir / "work_info.bin", sizeof(WorkInfo), kMaxDumpFileBytes, "32-byte rows of 8 dwords");
+  const int64_t rows = static_cast<int64_t>(wi_bytes / sizeof(WorkInfo));
   if (nworks > rows) {
     throw InputError(file("work_info.bin"), "truncated: work_indptr.bin ends at " + std::to_string(nworks) +
                                                 " works, the file holds " + std::to_string(rows));
   }
+  auto rip = read_words(dir, "reduce_indptr.bin");
   if (rip.empty()) throw InputError(file("reduce_indptr.bin"), "empty (needs qtc+1 >= 1 entries)");
   const size_t qtc = rip.size() - 1;
-  if (rfm.size() / 2 != qtc) {
-    throw InputError(file("reduce_final_map.bin"),
-                     "has " + std::to_string(rfm.size() / 2) +
-                         " rows, reduce_indptr.bin implies qtc = " + std::to_string(qtc));
+  {
+    const fs::path path = dir / "reduce_final_map.bin";
+    const uint64_t bytes = checked_size(path, sizeof(FinalLoc), UINT64_MAX, "8-byte rows of 2 dwords");
+    if (bytes != qtc * sizeof(FinalLoc)) {
+      throw InputError(path.string(), "has " + std::to_string(bytes / sizeof(FinalLoc)) +
+                                          " rows, reduce_indptr.bin implies qtc = " + std::to_string(qtc));
+    }
   }
   const int64_t total = rip.back();
   if (total < 0)
     throw InputError(file("reduce_indptr.bin"), "last entry " + std::to_string(total) + " is negative");
-  if (total > static_cast<int64_t>(rpm.size())) {
+  const uint64_t rpm_bytes = checked_size(dir / "reduce_partial_map.bin", 4, kMaxDumpFileBytes, "");
+  if (static_cast<uint64_t>(total) > rpm_bytes / 4) {
     throw InputError(file("reduce_partial_map.bin"),
                      "truncated: reduce_indptr.bin ends at " + std::to_string(total) +
-                         " partials, the file holds " + std::to_string(rpm.size()));
+                         " partials, the file holds " + std::to_string(rpm_bytes / 4));
   }
+  auto wi = read_words(dir / "work_info.bin", wi_bytes);
+  auto rfm = read_words(dir / "reduce_final_map.bin", qtc * sizeof(FinalLoc));
+  auto rpm = read_words(dir / "reduce_partial_map.bin", rpm_bytes);
+
   size_t n_final = 0;
   while (rip[n_final] != total) ++n_final;  // first j with reduce_indptr[j] == reduce_indptr[last]
 
@@ -196,17 +246,44 @@ AiterDump read_aiter_dump(const fs::path& dir) {
   plan.reduce_final_map.resize(n_final);
   if (n_final > 0) std::memcpy(plan.reduce_final_map.data(), rfm.data(), n_final * sizeof(FinalLoc));
   plan.reduce_partial_map.assign(rpm.begin(), rpm.begin() + total);
-  const bool any_direct = std::any_of(plan.work_info.begin(), plan.work_info.end(),
-                                      [](const WorkInfo& w) { return w.partial_o_loc == -1; });
+  d.direct_write_works = static_cast<int32_t>(std::count_if(
+      plan.work_info.begin(), plan.work_info.end(), [](const WorkInfo& w) { return w.partial_o_loc == -1; }));
   // Upstream wrote it: the upstream row of the policy table whose reduce version the -1 works imply.
-  plan.reduce = any_direct ? ReduceVersion::kLegacy : ReduceVersion::kFixed;
+  plan.reduce = d.direct_write_works > 0 ? ReduceVersion::kLegacy : ReduceVersion::kFixed;
   if (const auto up = upstream_policy(plan.reduce)) plan.policy = std::string(up->name());
 
   Problem& p = d.problem;
+  const int32_t num_cu = static_cast<int32_t>(plan.work_indptr.size() - 1);
+  const fs::path record_path = dir / kDumpProblemFile;
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(record_path, ec))) {
+    // problem.json holds three lists of B (+1) integers of at most 11 characters, and a few options.
+    const std::string text = read_file_bounded(record_path.string(), record_path, 4096 + 3 * 13 * (B + 1));
+    try {
+      d.record = parse_dump_record(text);
+    } catch (const InputError& e) {
+      throw InputError(record_path.string(), e.what());
+    }
+    const Problem& r = d.record->problem;
+    auto differs = [&](const char* bin, const char* what) {
+      throw InputError(record_path.string(), std::string("records a problem whose ") + what +
+                                                 " differs from " + bin +
+                                                 "; the *.bin files were changed after mlaps wrote it "
+                                                 "(remove problem.json to read the buffers alone)");
+    };
+    if (r.qo_indptr != qo) differs("qo_indptr.bin", "qo_indptr");
+    if (r.kv_indptr != kv) differs("kv_indptr.bin", "kv_indptr");
+    if (r.context_lens != seq) differs("seq_lens_kv.bin", "kv lengths");
+    if (r.num_cu != num_cu) differs("work_indptr.bin", "num_cu");
+    p = r;
+    plan.policy = std::string(d.record->policy.name());
+    plan.reduce = d.record->policy.traits().reduce;
+    return d;
+  }
   p.qo_indptr = std::move(qo);
   p.kv_indptr = std::move(kv);
   p.context_lens = std::move(seq);
-  p.num_cu = static_cast<int32_t>(plan.work_indptr.size() - 1);
+  p.num_cu = num_cu;
   int32_t max_hi = 0;
   for (const WorkInfo& w : plan.work_info) max_hi = std::max(max_hi, w.q_head_hi());
   p.num_heads_k = std::max(1, max_hi);  // a guess for gqa 1; the caller overrides heads/gqa/causal/block_size

@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds=60
 jobs=1
-targets=(fuzz_plan fuzz_inputs)
+targets=(fuzz_plan fuzz_inputs fuzz_dump)
 build_only=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,13 +45,15 @@ cmake --build "$build" -j2 >/dev/null || { cmake --build "$build" -j1 2>&1 | tai
 
 mkdir -p "$out"
 "$build/make_seeds" "$out/seeds" >/dev/null
-[[ $build_only -eq 1 ]] && { echo "built: $build/fuzz_plan $build/fuzz_inputs"; exit 0; }
+[[ $build_only -eq 1 ]] && { echo "built: $build/fuzz_plan $build/fuzz_inputs $build/fuzz_dump"; exit 0; }
 
 status=0
 for t in "${targets[@]}"; do
+  max_len=4096
   case "$t" in
     fuzz_plan) seeds="$out/seeds/plan"; dict="$root/proptests/fuzz/plan.dict" ;;
     fuzz_inputs) seeds="$out/seeds/inputs"; dict="$root/proptests/fuzz/inputs.dict" ;;
+    fuzz_dump) seeds="$out/seeds/dump"; dict="$root/proptests/fuzz/dump.dict"; max_len=16384 ;;
     *) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
   esac
   corpus="$out/corpus/$t"
@@ -66,7 +68,7 @@ for t in "${targets[@]}"; do
   # Fork mode even for one job: a crash is recorded as an artifact and the campaign goes on, so one run
   # reports every distinct finding.
   args=(-max_total_time="$seconds" -dict="$dict" -artifact_prefix="$artifacts" -fork="$jobs" -ignore_crashes=1
-        -ignore_ooms=1 -ignore_timeouts=1 -rss_limit_mb=2048 -timeout=10 -max_len=4096)
+        -ignore_ooms=1 -ignore_timeouts=1 -rss_limit_mb=2048 -timeout=10 -max_len="$max_len")
   set +e
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
     "$build/$t" "${args[@]}" "$corpus" "$seeds" ${regressions:+"$regressions"} >"$log" 2>&1

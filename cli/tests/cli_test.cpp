@@ -14,35 +14,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace fs = std::filesystem;
+#include "cli/tests/cli_util.h"
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;  // stdout + stderr
-};
-
-Result mlaps(const std::string& args) {
-  const std::string cmd = std::string(MLAPS_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("mlaps_cli_test_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(d);
-  return d;
-}
-
-// Small analogue of the seed scenario: one TG absorbs each tile whole, so the legacy policy writes -1.
-const char* kSmallSeed = "--qo-lens 8x4 --kv-lens 300x4 --heads 2 --num-cu 8 --no-causal";
+using namespace mlaps_cli_test;
 
 TEST(CliPlan, JsonHasExactlyUpstreamKeysTrimmed) {
   const auto r = mlaps(std::string("plan --format json ") + kSmallSeed);

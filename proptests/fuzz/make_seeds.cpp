@@ -1,5 +1,6 @@
 // Writes the fuzzers' seed corpora from the named workload table and the ledger:
-//   make_seeds <out_dir>  ->  <out_dir>/plan/*  (fuzz_plan)  and  <out_dir>/inputs/*  (fuzz_inputs)
+//   make_seeds <out_dir>  ->  <out_dir>/plan/*  (fuzz_plan), <out_dir>/inputs/*  (fuzz_inputs) and
+//                             <out_dir>/dump/*  (fuzz_dump)
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,22 +74,33 @@ int seeds_for(const std::string& name, const Problem& p, const fs::path& out, bo
       const fs::path dir = out / ".dump_tmp";
       fs::remove_all(dir);
       write_aiter_dump(dir, p, plan, cap);
+      auto slurp = [&](const char* file) {
+        std::ifstream f(dir / file, std::ios::binary);
+        return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      };
       std::vector<uint8_t> d = {1};
+      // fuzz_dump: header (problem.json present; or absent with the causal flag given), the eight files
+      // each length-prefixed, then problem.json.
+      std::vector<uint8_t> with_record = {1}, without = {static_cast<uint8_t>(2 | (p.causal ? 4 : 0))};
       bool fits = true;
       for (size_t i = 0; i < std::size(kDumpFiles); ++i) {
-        std::ifstream f(dir / kDumpFiles[i], std::ios::binary);
-        const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)),
-                                         std::istreambuf_iterator<char>());
-        if (i + 1 < std::size(kDumpFiles)) {
-          if (bytes.size() > 0xFFFF) fits = false;
-          put_u16(d, bytes.size());
-        }
+        const std::vector<uint8_t> bytes = slurp(kDumpFiles[i]);
+        if (bytes.size() > 0xFFFF) fits = false;
+        if (i + 1 < std::size(kDumpFiles)) put_u16(d, bytes.size());
         d.insert(d.end(), bytes.begin(), bytes.end());
+        for (auto* s : {&with_record, &without}) {
+          put_u16(*s, bytes.size());
+          s->insert(s->end(), bytes.begin(), bytes.end());
+        }
       }
+      const std::vector<uint8_t> record = slurp(kDumpProblemFile);
+      with_record.insert(with_record.end(), record.begin(), record.end());
       fs::remove_all(dir);
       if (fits && d.size() < (1u << 20)) {
         write(out / "inputs" / ("dump_" + name + ".bin"), d);
-        ++n;
+        write(out / "dump" / (name + ".bin"), with_record);
+        write(out / "dump" / (name + "_norecord.bin"), without);
+        n += 3;
       }
     } catch (const std::exception&) {
     }
@@ -106,6 +118,7 @@ int main(int argc, char** argv) {
   const fs::path out = argv[1];
   fs::create_directories(out / "plan");
   fs::create_directories(out / "inputs");
+  fs::create_directories(out / "dump");
   int n = 0;
   for (const Workload& w : workloads()) n += seeds_for(w.name, w.problem, out, w.small);
   for (const LedgerEntry& e : ledger()) {

@@ -7,6 +7,8 @@
 
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
+#include "scheduler/limits.h"
+#include "scheduler/plan.h"
 #include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 #include "test_util.h"
@@ -34,6 +36,10 @@ class Dump : public ::testing::Test {
     std::vector<int32_t> v(bytes.size() / 4);
     std::memcpy(v.data(), bytes.data(), v.size() * 4);
     return v;
+  }
+  static std::string slurp(const fs::path& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
   static void put(const fs::path& f, const std::vector<int32_t>& v, size_t extra_bytes = 0) {
     std::ofstream out(f, std::ios::binary | std::ios::trunc);
@@ -74,8 +80,12 @@ TEST_F(Dump, WritesPaddedBuffersAsUpstream) {
   EXPECT_EQ(words(d / "reduce_final_map.bin"), (std::vector<int32_t>{256, 512, 512, 600, 0, 0}));
   EXPECT_EQ(words(d / "reduce_partial_map.bin"),
             (std::vector<int32_t>{768, 1024, 0, 256, 512, 0, 0, 0, 0, 0, 0, 0}));
-  // Nothing but the eight files, no temporary left behind.
-  EXPECT_EQ(std::distance(fs::directory_iterator(d), fs::directory_iterator()), 8);
+  // Nothing but the eight files and problem.json, no temporary left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(d), fs::directory_iterator()), 9);
+  const DumpRecord rec = parse_dump_record(slurp(d / kDumpProblemFile));
+  EXPECT_EQ(rec.policy.name(), "aiter-legacy");
+  EXPECT_EQ(rec.sizing, SizingFormula::kLegacy);
+  EXPECT_EQ(rec.problem.qo_indptr, test::worked_example().qo_indptr);
   EXPECT_EQ(std::distance(fs::directory_iterator(root), fs::directory_iterator()), 1);
 }
 
@@ -100,7 +110,7 @@ TEST_F(Dump, RoundTripBothPolicies) {
   }
 }
 
-TEST_F(Dump, OverwritesAnExistingDumpWhole) {
+TEST_F(Dump, OverwritesAnExistingDumpFileByFile) {
   const fs::path d = good(policy_named("aiter-legacy"));
   const Problem p = test::seed_scenario();
   const Plan plan = make_plan(p, policy_named("aiter"));
@@ -206,6 +216,57 @@ TEST_F(Dump, InconsistentFiles) {
   d = good();
   put(d / "reduce_indptr.bin", {0, 2, 5, -1});
   EXPECT_EQ(read_error(d), (d / "reduce_indptr.bin").string());
+}
+
+TEST_F(Dump, ForeignFilesAreRefusedAndNeverTouched) {
+  const fs::path d = root / "user";
+  fs::create_directories(d / "src");
+  std::ofstream(d / "NOTES.md") << "notes";
+  const Problem p = test::worked_example();
+  const Plan plan = make_plan(p, policy_named("aiter"));
+  const Capacity cap = compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606);
+  EXPECT_THROW(write_aiter_dump(d, p, plan, cap), InputError);
+  EXPECT_EQ(std::distance(fs::directory_iterator(d), fs::directory_iterator()), 2);
+  write_aiter_dump(d, p, plan, cap, /*force=*/true);
+  EXPECT_EQ(std::distance(fs::directory_iterator(d), fs::directory_iterator()), 11);
+  EXPECT_EQ(slurp(d / "NOTES.md"), "notes");
+  EXPECT_TRUE(fs::is_directory(d / "src"));
+  EXPECT_EQ(read_aiter_dump(d).plan, plan);
+}
+
+TEST_F(Dump, ProblemJsonRecordsEveryOptionAndMustAgree) {
+  Problem p = Problem::from_lengths({300, 100}, {700, 500}, 2, false, 8, 2);
+  p.tile_q = 128;
+  p.tile_kv = 64;
+  const Plan plan = make_plan(p, policy_named("aiter"));
+  const fs::path d = root / "rec";
+  write_aiter_dump(d, p, plan, compute_capacity(SizingInputs::from_problem(p), SizingFormula::kPr3606));
+  const AiterDump back = read_aiter_dump(d);
+  ASSERT_TRUE(back.record.has_value());
+  EXPECT_EQ(back.problem.tile_q, 128);
+  EXPECT_EQ(back.problem.tile_kv, 64);
+  EXPECT_EQ(back.problem.gqa_ratio, 2);
+  EXPECT_FALSE(back.problem.causal);
+  EXPECT_EQ(back.plan.policy, "aiter");
+  // The buffers changed after the record was written: refused, naming problem.json.
+  put(d / "seq_lens_kv.bin", {700, 400});
+  EXPECT_EQ(read_error(d), (d / kDumpProblemFile).string());
+  std::ofstream(d / kDumpProblemFile) << "{\"problem\": 3}";
+  EXPECT_EQ(read_error(d), (d / kDumpProblemFile).string());
+}
+
+TEST_F(Dump, OversizedFilesAreRefusedBeforeReading) {
+  fs::path d = good();
+  fs::resize_file(d / "work_info.bin", kMaxDumpFileBytes + 32);  // sparse
+  EXPECT_EQ(read_error(d), (d / "work_info.bin").string());
+  fs::remove_all(d);
+  d = good();
+  fs::resize_file(d / "reduce_partial_map.bin", kMaxDumpFileBytes + 4);
+  EXPECT_EQ(read_error(d), (d / "reduce_partial_map.bin").string());
+  fs::remove_all(d);
+  d = good();
+  fs::resize_file(d / "qo_indptr.bin", (uint64_t{kMaxSequences} + 2) * 4);
+  EXPECT_EQ(read_error(d), (d / "qo_indptr.bin").string());
 }
 
 TEST_F(Dump, TrimsAtFirstEntryEqualToTotal) {
