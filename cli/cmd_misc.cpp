@@ -19,13 +19,15 @@ void add_workloads_command(CLI::App& root, CommandRunner& runner) {
   auto json = std::make_shared<bool>(false);
   auto sets = std::make_shared<bool>(false);
   app->add_flag("--json", *json, "print JSON");
-  app->add_flag("--sets", *sets, "list the serving-shaped workload sets (for compare --set, trace gen) instead");
+  app->add_flag("--sets", *sets,
+                "list the serving-shaped workload sets (for compare --set, trace gen) instead");
   runner.on(app, [json, sets]() -> int {
     if (*sets) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& s : workload_sets()) {
         if (*json) {
-          arr.push_back({{"name", s.name}, {"description", s.description}, {"default_batches", s.default_batches}});
+          arr.push_back(
+              {{"name", s.name}, {"description", s.description}, {"default_batches", s.default_batches}});
         } else {
           std::cout << fmt::format("{:<26} {}\n", s.name, s.description);
         }

@@ -31,20 +31,23 @@ std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap, c
         cost->profile, cost->prefill_us, cost->reduce_us, cost->total_us, cost->imbalance);
   }
   s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", "TG", "work", "batch",
-                   "qo [start,end)", "kv [start,end)", "kv_off", "pol", "q heads", cost ? fmt::format(" {:>9}", "TG us") : "");
+                   "qo [start,end)", "kv [start,end)", "kv_off", "pol", "q heads",
+                   cost ? fmt::format(" {:>9}", "TG us") : "");
   for (int32_t tg = 0; tg < plan.num_tg(); ++tg) {
     const int32_t b = plan.work_indptr[tg], e = plan.work_indptr[tg + 1];
-    const std::string tg_us =
-        cost && tg < static_cast<int32_t>(cost->tg_us.size()) ? fmt::format(" {:>9.2f}", cost->tg_us[tg]) : "";
+    const std::string tg_us = cost && tg < static_cast<int32_t>(cost->tg_us.size())
+                                  ? fmt::format(" {:>9.2f}", cost->tg_us[tg])
+                                  : "";
     if (b == e) {
-      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", tg, "-", "", "", "", "", "", "",
-                       tg_us);
+      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", tg, "-", "", "", "", "", "",
+                       "", tg_us);
       continue;
     }
     for (int32_t i = b; i < e; ++i) {
       const auto& w = plan.work_info[i];
-      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n", i == b ? std::to_string(tg) : "",
-                       i, w.batch_idx, fmt::format("[{},{})", w.qo_start, w.qo_end),
+      s += fmt::format("{:>5} {:>6} {:>5} {:>15} {:>17} {:>8} {:>7} {:>9}{}\n",
+                       i == b ? std::to_string(tg) : "", i, w.batch_idx,
+                       fmt::format("[{},{})", w.qo_start, w.qo_end),
                        fmt::format("[{},{})", w.kv_start, w.kv_end), w.kv_offset, w.partial_o_loc,
                        fmt::format("[{},{})", w.q_head_lo(), w.q_head_hi()), i == b ? tg_us : "");
     }
@@ -163,8 +166,8 @@ std::string heatmap_svg(const std::string& title, const std::vector<double>& gri
       "<text x='10' y='36'>x: {} ({}), y: {} ({}); colour 0 (white) .. {:.3g} (dark red); magenta = output "
       "or final LSE "
       "unwritten</text>\n",
-      left + cw * cols + 20, top + ch * rows + 20, svg_escape(title), svg_escape(col_label), cols, svg_escape(row_label), rows,
-      vmax);
+      left + cw * cols + 20, top + ch * rows + 20, svg_escape(title), svg_escape(col_label), cols,
+      svg_escape(row_label), rows, vmax);
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
       const double v = grid[static_cast<size_t>(r) * cols + c];

@@ -87,8 +87,9 @@ int main_with_args(int argc, char** argv) {
     if (app.count("--reps")) c.reps = o.timing_reps;
     return run_calibration(c, std::cout);
 #else
-    std::fprintf(stderr, "mlaps-gpu-conformance: --calibrate: this build has no cost library (the standalone "
-                         "build needs eigen3/ in MLAPS_DEPS_INCLUDE)\n");
+    std::fprintf(stderr,
+                 "mlaps-gpu-conformance: --calibrate: this build has no cost library (the standalone "
+                 "build needs eigen3/ in MLAPS_DEPS_INCLUDE)\n");
     return 2;
 #endif
   }

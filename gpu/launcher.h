@@ -62,8 +62,8 @@ struct PlanTiming {
   double prefill_us_median = 0;
   double reduce_us_median = 0;  // 0 when the plan has no reduce entry
 };
-PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs, const NumericModel& model,
-                     int reps);
+PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs,
+                     const NumericModel& model, int reps);
 
 // Dynamic shared memory of the prefill kernel (bytes), for reports.
 int prefill_shared_memory_bytes();

@@ -97,7 +97,8 @@ double timer_ticks_per_us() {
   return 1000.0;  // %globaltimer counts nanoseconds
 #else
   int khz = 0;
-  check(hipDeviceGetAttribute(&khz, hipDeviceAttributeWallClockRate, 0), "hipDeviceGetAttribute(WallClockRate)");
+  check(hipDeviceGetAttribute(&khz, hipDeviceAttributeWallClockRate, 0),
+        "hipDeviceGetAttribute(WallClockRate)");
   return khz / 1000.0;
 #endif
 }
@@ -109,8 +110,8 @@ double median_of(std::vector<double> v) {
 }
 }  // namespace
 
-PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs, const NumericModel& model,
-                     int reps) {
+PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs,
+                     const NumericModel& model, int reps) {
   DeviceRun dev(problem, plan, inputs, model);
   PlanTiming t;
   hipStream_t stream = nullptr;

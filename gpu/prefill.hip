@@ -412,8 +412,8 @@ hipError_t launch(const PrefillParams& p, uint64_t* times, hipStream_t stream) {
     if (e != hipSuccess) return e;
     attr_set = true;
   }
-  hipLaunchKernelGGL(prefill_kernel<kTimed>, dim3(static_cast<unsigned>(p.num_tg)), dim3(kThreads), kSharedBytes,
-                     stream, p, times);
+  hipLaunchKernelGGL(prefill_kernel<kTimed>, dim3(static_cast<unsigned>(p.num_tg)), dim3(kThreads),
+                     kSharedBytes, stream, p, times);
   return hipGetLastError();
 }
 
