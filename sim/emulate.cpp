@@ -10,6 +10,10 @@
 
 #include <omp.h>
 
+#if MLAPS_ISA_UNITS_X86
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -130,19 +134,28 @@ void finish_row(const PrefillParams& p, const WorkInfo& w, int32_t r, int32_t h,
 
 namespace {
 
+#if MLAPS_ISA_UNITS_X86
+// F16C from CPUID leaf 1, ECX bit 29: clang before 15 does not know "f16c" in __builtin_cpu_supports (the
+// fuzz build uses clang-14); the AVX state the units need is checked by __builtin_cpu_supports("avx2").
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+#endif
+
 const detail::PrefillUnit* unit_of(IsaPath path) {
   switch (path) {
     case IsaPath::kGeneric:
       return &detail::kUnit_generic;
 #if MLAPS_ISA_UNITS_X86
     case IsaPath::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()
                  ? &detail::kUnit_avx2
                  : nullptr;
     case IsaPath::kAvx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                     __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+                     __builtin_cpu_supports("fma") && cpu_has_f16c()
                  ? &detail::kUnit_avx512
                  : nullptr;
 #endif
