@@ -1,5 +1,6 @@
 #pragma once
 // Problem options shared by the `mlaps` subcommands, lowered once into a Problem.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>

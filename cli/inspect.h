@@ -2,6 +2,7 @@
 // Plans from outside: reading an upstream/mlaps metadata dump with the user's explicit options, the
 // structural checks every consumer of such a plan runs before indexing it, and the ledger lookup of
 // `mlaps check`. Free of CLI11, so the fuzz target `fuzz_dump` drives exactly these entry points.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>

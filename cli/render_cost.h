@@ -1,6 +1,7 @@
 #pragma once
 // Renderings of the cost model: `mlaps cost` (JSON, text, Gantt SVG) and `mlaps compare` (JSON, text, bar
 // SVG).
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -8,6 +8,7 @@
 // measured and predicted times, fit and held-out cases), timeline.svg (measured against predicted per-TG
 // busy time for the largest case). Returns 0 when the holdout goal is met (median |error| <= 10%, max <=
 // 25%), 1 when not, 2 without a GPU or on bad options.
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 
@@ -18,7 +19,7 @@ struct CalibrationOptions {
   std::string suite = "default";  // conformance suite whose problems are timed
   std::string filter;             // only cases whose name contains this
   int reps = 10;                  // event-timed repetitions of prefill and reduce per case
-  uint64_t seed = 20260601;
+  std::uint64_t seed = 20260601;
   std::string base_profile = "h200-mlaps";  // slots, rows_per_pass, ... of the profile being fitted
 };
 
