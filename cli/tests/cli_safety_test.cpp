@@ -437,7 +437,9 @@ TEST(CliSilent, RunFailsOnThePlansViolations) {
 }
 
 TEST(CliSilent, HugeRunIsEstimatedAndRefused) {
-  const auto r = mlaps("run --qo-lens 65536 --kv-lens 65536 --heads 128");
+  // An explicit limit below the problem's need (tens of GiB), so that the refusal does not depend on the
+  // machine's memory (the default limit): on a 128 GiB host the run would otherwise start.
+  const auto r = mlaps("run --qo-lens 65536 --kv-lens 65536 --heads 128 --memory-limit 4");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(has(r.out, "mlaps: estimate:")) << r.out;
   EXPECT_TRUE(has(r.out, "GFLOP")) << r.out;

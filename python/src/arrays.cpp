@@ -39,8 +39,9 @@ std::string want_shape(const std::vector<int64_t>& shape) {
 
 void* check_array(const char* name, const pyb::array& a, char kind, int itemsize,
                   const std::vector<int64_t>& shape, bool writable) {
-  const auto* descr = pyb::detail::array_descriptor_proxy(a.dtype().ptr());
-  if (descr->kind != kind || descr->elsize != itemsize || descr->byteorder == '>') {
+  // dtype's public accessors: the descriptor's layout differs between numpy 1 and 2 (pybind11 >= 2.12).
+  const pyb::dtype dt = a.dtype();
+  if (dt.kind() != kind || dt.itemsize() != itemsize || dt.byteorder() == '>') {
     throw ArgError(fmt::format("{}: dtype {} must be {}", name, dtype_name(a), want_dtype(kind, itemsize)));
   }
   bool shape_ok = a.ndim() == static_cast<pyb::ssize_t>(shape.size());
