@@ -8,8 +8,10 @@ namespace mlaps::py {
 
 pyb::array as_array(const char* name, pyb::handle obj, bool writable) {
   if (pyb::isinstance<pyb::array>(obj)) return pyb::reinterpret_borrow<pyb::array>(obj);
-  static pyb::object convert = pyb::module_::import("mlaps._arrays").attr("as_array");
-  return pyb::reinterpret_steal<pyb::array>(convert(name, obj, writable).release());
+  // Never destroyed: a static pyb::object would be released after the interpreter has finalized (a crash at
+  // exit under Python 3.12). Called with the GIL held, so the one-time initialisation is not raced.
+  static const pyb::object* convert = new pyb::object(pyb::module_::import("mlaps._arrays").attr("as_array"));
+  return pyb::reinterpret_steal<pyb::array>((*convert)(name, obj, writable).release());
 }
 
 namespace {
