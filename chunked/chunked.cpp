@@ -6,6 +6,7 @@
 
 #include "reference/merge.h"
 #include "scheduler/error.h"
+#include "scheduler/validate.h"
 #include "sim/numerics.h"
 
 namespace mlaps {
@@ -22,12 +23,21 @@ void check(const ChunkedProblem& cp) {
     any_context = any_context || cp.context_lens[b] > 0;
   }
   if (any_context && cp.chunk_size < 1) throw InputError("chunk_size", "must be >= 1 when there is context");
+  if (any_context && !cp.need_lse) {
+    throw InputError(
+        "need_lse",
+        "must be true when there is context: each context chunk's state is merged by its LSE "
+        "(merge_attn_states), and with need_lse = false the tiles taken whole by one TG get no LSE, so the "
+        "merge reads garbage (the #3606 garbage-LSE merge; `mlaps ledger`, need_lse_false_merge). vLLM "
+        "asserts num_partial_tiles > 0 or not need_lse");
+  }
 }
 
 Problem part_problem(const ChunkedProblem& cp, const std::vector<int32_t>& kv, bool causal) {
   Problem p = Problem::from_lengths(cp.new_lens, kv, cp.num_heads_k, causal, cp.num_cu, cp.gqa_ratio);
   p.tile_q = cp.tile_q;
   p.tile_kv = cp.tile_kv;
+  p.need_lse = cp.need_lse;
   return p;
 }
 
@@ -81,6 +91,7 @@ ChunkedResult run_chunked(const ChunkedProblem& cp, const ChunkedOptions& opt) {
   NumericModel model = opt.model;
   model.encoding = pool.encoding;
 
+  std::vector<uint8_t> final_not_promised;  // the last part's lse_not_promised
   // Part p covers, in sequence b, the pool's keys [kv_off[b], kv_off[b] + kv[b]).
   auto run_part = [&](const std::string& name, const std::vector<int32_t>& kv,
                       const std::vector<int32_t>& kv_off, bool causal, State& seen, State& clean) {
@@ -101,7 +112,17 @@ ChunkedResult run_chunked(const ChunkedProblem& cp, const ChunkedOptions& opt) {
                                            [](const WorkInfo& w) { return w.partial_o_loc == -1; }));
     part.num_reduce_entries = plan.num_reduce_entries();
     const SimRun run = simulate(part.problem, plan, in, model, opt.num_threads);
-    const FinalState fs = final_state_from_buffers(run.buffers);
+    FinalState fs = final_state_from_buffers(run.buffers);
+    // need_lse = false (no context: the new-token call is the output): the direct-write rows' LSE is not
+    // promised, so it is no garbage read; the final comparison skips it (final_not_promised).
+    const std::vector<uint8_t> not_promised = lse_not_promised(part.problem, plan);
+    for (size_t th = 0; th < n_lse; ++th) {
+      if (not_promised[th] && fs.lse_unwritten[th]) {
+        fs.lse_unwritten[th] = 0;
+        ++part.lse_not_promised;
+      }
+    }
+    final_not_promised = not_promised;
 
     seen.out = fs.out;
     seen.lse = fs.lse_ln;
@@ -180,9 +201,16 @@ ChunkedResult run_chunked(const ChunkedProblem& cp, const ChunkedOptions& opt) {
     f.lse_unwritten.assign(f.lse_ln.size(), 0);
     return f;
   };
-  const FinalState fs_seen = as_final(final_seen), fs_clean = as_final(final_clean);
-  res.merged = compare_final(truth, fs_seen, opt.compare);
-  res.merged_clean = compare_final(truth, fs_clean, opt.compare);
+  FinalState fs_seen = as_final(final_seen), fs_clean = as_final(final_clean);
+  if (num_chunks == 0) {  // the new-token part is the output: its unpromised LSE is no result
+    for (size_t th = 0; th < n_lse; ++th) {
+      if (final_not_promised[th]) fs_seen.lse_unwritten[th] = fs_clean.lse_unwritten[th] = 1;
+    }
+  }
+  const std::span<const uint8_t> mask =
+      num_chunks == 0 ? std::span<const uint8_t>(final_not_promised) : std::span<const uint8_t>();
+  res.merged = compare_final(truth, fs_seen, opt.compare, mask);
+  res.merged_clean = compare_final(truth, fs_clean, opt.compare, mask);
   for (size_t i = 0; i < fs_seen.out.size(); ++i) {
     const double a = fs_seen.out[i], b = fs_clean.out[i];
     if (a == b || (std::isnan(a) && std::isnan(b))) continue;

@@ -44,6 +44,12 @@ struct ChunkedProblem {
   int32_t num_cu = 256;
   int32_t tile_q = 256;
   int32_t tile_kv = 128;
+  // Problem::need_lse of every call. Context chunks are merged by their LSE, so false is refused when any
+  // sequence has context (InputError "need_lse": with need_lse = false the tiles taken whole by one TG get
+  // no LSE and merge_attn_states reads garbage, the #3606 garbage-LSE merge; ledger need_lse_false_merge).
+  // Without context the new-token call is the output and false is allowed: its direct-write rows' LSE is
+  // not promised (lse_not_promised), not garbage.
+  bool need_lse = true;
 };
 
 struct ChunkedOptions {
@@ -79,7 +85,8 @@ struct ChunkedPart {
   int32_t num_works = 0;
   int32_t num_direct_works = 0;  // works with partial_o_loc == -1 (bf16 O straight out, no LSE)
   int32_t num_reduce_entries = 0;
-  UnwrittenCounts unwritten;  // (row, head) pairs of this part left unwritten (read as garbage)
+  UnwrittenCounts unwritten;     // (row, head) pairs of this part left unwritten (read as garbage)
+  int64_t lse_not_promised = 0;  // unwritten LSE entries the plan does not promise (need_lse = false)
   // (row, head) pairs with neither O nor LSE written in sequences with kv_len 0 here: zero-KV tiles never
   // scheduled (contract 2.5.2), as opposed to the #3606 fast path, which writes O but no LSE.
   int64_t trailing_zero_kv_rows = 0;
@@ -102,7 +109,8 @@ struct ChunkedResult {
   std::string summary() const;
 };
 
-// Throws InputError on bad input (sizes, negative lengths, chunk_size < 1 while some context exists).
+// Throws InputError on bad input (sizes, negative lengths, chunk_size < 1 while some context exists,
+// need_lse = false while some context exists).
 ChunkedResult run_chunked(const ChunkedProblem& cp, const ChunkedOptions& opt);
 
 // The pieces, exposed for tests and for the CLI's own plumbing.

@@ -36,6 +36,7 @@ void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
   app.add_flag(
       "--allow-causal-qo-gt-kv", allow_causal_qo_gt_kv,
       "let causal qo_len > kv_len through (invalid prefill; studies upstream's behaviour, contract 2.5.3)");
+  add_need_lse_flags(app, need_lse);
   app.add_option("--policy", policy, "scheduling policy: " + policy_names(" | ") + " (`mlaps policies`)")
       ->capture_default_str();
   app.add_option("--problem", problem_file, "problem as a JSON file instead of the length options");
@@ -45,6 +46,21 @@ void ProblemArgs::add_to(CLI::App& app, bool with_dump) {
     app.add_option("--from-aiter-dump", aiter_dump_dir,
                    "read upstream's metadata dump (test_mla_prefill_ps.py --dump_metadata) from DIR");
   }
+}
+
+void add_need_lse_flags(CLI::App& app, bool& need_lse) {
+  auto* yes = app.add_flag_callback(
+      kNeedLseFlag, [&need_lse] { need_lse = true; },
+      "the caller needs every row's final LSE: every piece a partial slot (the default)");
+  app.add_flag_callback(
+         kNoNeedLseFlag, [&need_lse] { need_lse = false; },
+         "no final LSE needed (merged #3606 need_lse=False): a policy that honours it writes tiles taken "
+         "whole by one TG directly (-1); `mlaps policies` says which do")
+      ->excludes(yes);
+}
+
+bool need_lse_given(const CLI::App& app) {
+  return app.count(kNeedLseFlag) > 0 || app.count(kNoNeedLseFlag) > 0;
 }
 
 void check_range(const char* flag, int64_t v, int64_t lo, int64_t hi) {
@@ -98,6 +114,7 @@ DumpOverrides ProblemArgs::overrides(const CLI::App& app) const {
   if (app.count("--tile-kv")) o.tile_kv = tile_kv;
   if (app.count("--causal") || app.count("--no-causal")) o.causal = causal;
   if (app.count("--allow-causal-qo-gt-kv")) o.allow_causal_qo_gt_kv = allow_causal_qo_gt_kv;
+  if (need_lse_given(app)) o.need_lse = need_lse;
   o.policy = explicit_policy(app);
   return o;
 }
@@ -150,6 +167,7 @@ Problem ProblemArgs::problem(const CLI::App& app) const {
     if (app.count("--tile-kv")) j["tile_kv"] = tile_kv;
     if (app.count("--causal") || app.count("--no-causal")) j["causal"] = causal;
     if (app.count("--allow-causal-qo-gt-kv")) j["allow_causal_qo_gt_kv"] = allow_causal_qo_gt_kv;
+    if (need_lse_given(app)) j["need_lse"] = need_lse;
     try {
       p = problem_from_json_text(j.dump());
     } catch (const InputError& e) {
@@ -170,6 +188,7 @@ Problem ProblemArgs::problem(const CLI::App& app) const {
     p.tile_q = tile_q;
     p.tile_kv = tile_kv;
     p.allow_causal_qo_gt_kv = allow_causal_qo_gt_kv;
+    p.need_lse = need_lse;
     validate_problem(p);
   } catch (const InputError& e) {
     rethrow_for_flags(e, app, "");

@@ -24,6 +24,7 @@ struct ProblemArgs {
   int tile_q = 256;
   int tile_kv = 128;
   bool allow_causal_qo_gt_kv = false;
+  bool need_lse = true;
   std::string policy = std::string(default_policy().name());
   std::string problem_file;
   std::string workload;
@@ -43,6 +44,12 @@ struct ProblemArgs {
   // Range checks of every numeric option (exit 2 naming the flag).
   void check_ranges() const;
 };
+
+// Registers --need-lse / --no-need-lse (Problem::need_lse; flags.h's spelling) on `app`, writing `need_lse`.
+// Every command that builds a problem from flags registers them through this.
+void add_need_lse_flags(CLI::App& app, bool& need_lse);
+// Whether either of them was given.
+bool need_lse_given(const CLI::App& app);
 
 // Throws InputError(flag, ...) unless lo <= v <= hi.
 void check_range(const char* flag, int64_t v, int64_t lo, int64_t hi);

@@ -25,7 +25,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
     int chunk_size = 0, heads = 1, gqa = 1, num_cu = 256, threads = 0;
     std::string seed = "0";
     double garbage_lse = 0.0;
-    bool json = false;
+    bool json = false, need_lse = true;
   };
   auto o = std::make_shared<Opts>();
   app->add_option("--new-lens", o->new_lens, "new tokens per sequence (LEN or LENxCOUNT list)")->required();
@@ -43,6 +43,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
                   "what an unwritten final_lse entry reads as (torch.empty; default 0)")
       ->capture_default_str();
   app->add_option("--threads", o->threads, "emulator threads (default: OpenMP's)");
+  add_need_lse_flags(*app, o->need_lse);
   app->add_flag("--json", o->json, "print one JSON object");
   runner.on(app, [o]() -> int {
     ChunkedProblem cp;
@@ -61,6 +62,13 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
     cp.num_heads_k = o->heads;
     cp.gqa_ratio = o->gqa;
     cp.num_cu = o->num_cu;
+    cp.need_lse = o->need_lse;
+    try {
+      chunked_num_chunks(cp);  // the problem's own checks, before any input is made
+    } catch (const InputError& e) {
+      if (e.field() != "need_lse") throw;
+      throw InputError(kNoNeedLseFlag, e.what() + e.field().size() + 2);
+    }
     ChunkedOptions opt;
     opt.policy = policy_named(o->policy, "--policy");
     opt.inputs.seed = parse_seed("--seed", o->seed);
@@ -73,6 +81,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
       nlohmann::json j;
       j["pass"] = r.pass;
       j["policy"] = o->policy;
+      j["need_lse"] = cp.need_lse;
       j["garbage_changed_output"] = r.garbage_changed_output();
       j["garbage_entries"] = r.garbage_entries;
       j["garbage_max_abs_change"] = r.garbage_max_abs_change;
@@ -89,6 +98,7 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner) {
                          {"reduce_entries", part.num_reduce_entries},
                          {"unwritten_output", part.unwritten.output},
                          {"unwritten_lse", part.unwritten.lse},
+                         {"lse_not_promised", part.lse_not_promised},
                          {"trailing_zero_kv_rows", part.trailing_zero_kv_rows}});
       }
       std::cout << j.dump(2) << "\n";

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -76,6 +77,15 @@ void add_ledger_command(CLI::App& root, CommandRunner& runner) {
         for (const auto& [k, n] : c.expected) exp += fmt::format(" {} x{};", k, n);
         std::cout << fmt::format("  case {}:{}\n", c.name, exp);
       }
+      for (const auto& sh : e.shows) {
+        if (sh.args.empty()) {
+          std::cout << fmt::format("  shows {}: {} (test {})\n", sh.name, sh.says, sh.test);
+        } else {
+          std::cout << fmt::format("  shows {}: {}\n    mlaps {}  -> exit {}, prints \"{}\"\n", sh.name,
+                                   sh.says, fmt::join(sh.args, " "), sh.exit_code,
+                                   fmt::join(sh.expect, "\", \""));
+        }
+      }
     }
     return 0;
   });
@@ -96,7 +106,8 @@ void add_policies_command(CLI::App& root, CommandRunner& runner) {
                        {"summary", d.summary},
                        {"upstream_shape", d.traits.upstream_shape},
                        {"reduce", reduce_name(d.traits.reduce)},
-                       {"sizing", sizing_name(d.traits.sizing)}});
+                       {"sizing", sizing_name(d.traits.sizing)},
+                       {"need_lse", lse_rule_name(d.traits.need_lse)}});
       }
       std::cout << arr.dump(2) << "\n";
       return 0;
@@ -104,9 +115,10 @@ void add_policies_command(CLI::App& root, CommandRunner& runner) {
     // One line per policy; the name is the first word (scripts/demo.sh reads it).
     for (const PolicyDef& d : policies()) {
       std::cout << fmt::format(
-          "{:<14} reduce {:<6}  sizing {:<6}{}  {}\n  {:<14} {}\n", d.name, reduce_name(d.traits.reduce),
-          sizing_name(d.traits.sizing), d.capacity ? " (own bound)" : "",
-          d.traits.upstream_shape ? "claims upstream's shape" : "execution contract only", "", d.summary);
+          "{:<14} reduce {:<6}  sizing {:<6}{}  {}  need_lse {}\n  {:<14} {}\n", d.name,
+          reduce_name(d.traits.reduce), sizing_name(d.traits.sizing), d.capacity ? " (own bound)" : "",
+          d.traits.upstream_shape ? "claims upstream's shape" : "execution contract only",
+          lse_rule_name(d.traits.need_lse), "", d.summary);
     }
     return 0;
   });

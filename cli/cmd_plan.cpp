@@ -204,7 +204,10 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     const std::optional<Policy> own = find_policy(l.plan.policy);
     const bool shape = contract ? contract->traits().upstream_shape : own && own->traits().upstream_shape;
     const bool pre_fix = contract && contract->traits().reduce == ReduceVersion::kLegacy;
-    std::string held = pre_fix ? "execution (pre-#3606 rules)" : "execution (#3606)";
+    std::string held = pre_fix ? "execution (pre-#3606 rules)"
+                       : !l.problem.need_lse
+                           ? "execution (#3606, need_lse = false: whole tiles may be direct)"
+                           : "execution (#3606)";
     if (shape) held += " + upstream-shape";
     if (contract) held = fmt::format("{} ({})", contract->name(), held);
     const auto violations = validate(l.problem, l.plan, vo);
@@ -218,6 +221,7 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       j["contracts"] = nlohmann::json::array({contract_name(Contract::kExecution)});
       if (shape) j["contracts"].push_back(contract_name(Contract::kUpstreamShape));
       j["pre_3606_rules"] = pre_fix;
+      j["need_lse"] = l.problem.need_lse;
       j["ledger"] = ledger.empty() ? nlohmann::json(nullptr) : nlohmann::json(ledger);
       auto& arr = j["violations"] = nlohmann::json::array();
       for (const auto& v : violations) {

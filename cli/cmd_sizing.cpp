@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "scheduler/error.h"
@@ -58,8 +59,7 @@ std::string plan_command(const EngineLimits& lim, const Batch& b, Policy policy)
   std::string s = cli::cli_command("plan", problem_of(lim, b), policy);
   if (lim.tile_q != 256) s += fmt::format(" --tile-q {}", lim.tile_q);
   if (lim.tile_kv != 128) s += fmt::format(" --tile-kv {}", lim.tile_kv);
-  if (!lim.need_lse) s += " --no-need-lse";
-  return s;
+  return s;  // cli_flags writes --no-need-lse (problem_of carries lim.need_lse)
 }
 
 }  // namespace
@@ -84,8 +84,10 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--tile-kv", o->tile_kv, "keys per KV tile (kvlen_granularity)")->capture_default_str();
   app->add_flag("--causal,!--no-causal", o->causal, "causal batches (default: non-causal)");
   app->add_option("--max-kvlen", o->max_kvlen, "L: KV length of any sequence (default: unbounded)");
-  app->add_flag("--need-lse,!--no-need-lse", o->need_lse, "the caller needs the final LSE (default: yes)");
-  app->add_option("--policy", o->policy, "an upstream policy of the table (" + policy_names(" | ") + ")")
+  add_need_lse_flags(*app, o->need_lse);
+  app->add_option("--policy", o->policy,
+                  "a policy of the table (" + policy_names(" | ") +
+                      "): upstream's algorithm, or one with its own derived bound")
       ->capture_default_str();
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
   runner.on(app, [o, app]() -> int {

@@ -87,6 +87,7 @@ bool is_cli_representable(const Problem& p) {
   Problem q = Problem::from_lengths(qo_lengths(p), kv_lengths(p), p.num_heads_k, p.causal, p.num_cu,
                                     p.gqa_ratio, p.block_size);
   q.allow_causal_qo_gt_kv = p.allow_causal_qo_gt_kv;
+  q.need_lse = p.need_lse;
   return q.qo_indptr == p.qo_indptr && q.kv_indptr == p.kv_indptr && q.tile_q == p.tile_q &&
          q.tile_kv == p.tile_kv;
 }
@@ -101,6 +102,7 @@ std::string cli_flags(const Problem& p) {
   os << " --num-cu " << p.num_cu << (p.causal ? " --causal" : " --no-causal");
   if (p.block_size != 1) os << " --block-size " << p.block_size;
   if (p.allow_causal_qo_gt_kv) os << " --allow-causal-qo-gt-kv";
+  if (!p.need_lse) os << " " << kNoNeedLseFlag;
   return os.str();
 }
 

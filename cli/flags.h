@@ -19,6 +19,11 @@ std::vector<int32_t> parse_length_list(const std::string& field, const std::stri
 // Run-length form of a length list, the inverse of parse_length_list: {8, 8, 8, 0} -> "8x3,0".
 std::string format_lengths(std::span<const int32_t> lens);
 
+// The spelling of the need_lse flags (Problem::need_lse), read by every command that takes them
+// (args.h's add_need_lse_flags) and written by cli_flags.
+inline constexpr const char* kNeedLseFlag = "--need-lse";
+inline constexpr const char* kNoNeedLseFlag = "--no-need-lse";
+
 // Per-sequence lengths of a problem.
 std::vector<int32_t> qo_lengths(const Problem& p);
 std::vector<int32_t> kv_lengths(const Problem& p);
@@ -28,7 +33,7 @@ std::vector<int32_t> kv_lengths(const Problem& p);
 bool is_cli_representable(const Problem& p);
 
 // The flags that rebuild `p`: "--qo-lens 8x16 --kv-lens 1200x16 --heads 16 --num-cu 256 --no-causal"
-// (+ --gqa / --block-size when not 1, + --allow-causal-qo-gt-kv when set).
+// (+ --gqa / --block-size when not 1, + --allow-causal-qo-gt-kv when set, + --no-need-lse when unset).
 std::string cli_flags(const Problem& p);
 // A ready-to-run command: "mlaps <verb> <cli_flags> --policy <policy>".
 std::string cli_command(std::string_view verb, const Problem& p, Policy policy);

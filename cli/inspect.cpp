@@ -28,6 +28,7 @@ std::string flag_for_field(const std::string& field) {
       {"context_lens", "--kv-lens"},
       {"kv_indptr", "--kv-lens"},
       {"allow_causal_qo_gt_kv", "--allow-causal-qo-gt-kv"},
+      {"need_lse", "--need-lse"},
   };
   for (const auto& [f, flag] : kMap) {
     if (key == f) return flag;
@@ -74,6 +75,10 @@ LoadedDump load_dump(const std::string& dir, const DumpOverrides& o) {
   if (o.tile_kv) p.tile_kv = *o.tile_kv;
   note(o.tile_kv.has_value(), "tile_kv 128 (the default; --tile-kv)");
   if (o.allow_causal_qo_gt_kv) p.allow_causal_qo_gt_kv = *o.allow_causal_qo_gt_kv;
+  if (o.need_lse) p.need_lse = *o.need_lse;
+  note(o.need_lse.has_value() || d.direct_write_works == 0,
+       "need_lse true (the default: -1 direct writes break the contract; --no-need-lse holds them to the "
+       "merged #3606 form's)");
   if (o.policy) {
     l.plan.policy = std::string(o.policy->name());
     l.plan.reduce = o.policy->traits().reduce;

@@ -21,7 +21,7 @@ std::string flag_for_field(const std::string& field);
 // Options the user gave explicitly (absent = take the dump's record, else the default / the inference).
 struct DumpOverrides {
   std::optional<int32_t> heads, gqa, block_size, tile_q, tile_kv, num_cu;
-  std::optional<bool> causal, allow_causal_qo_gt_kv;
+  std::optional<bool> causal, allow_causal_qo_gt_kv, need_lse;
   std::optional<Policy> policy;
 };
 

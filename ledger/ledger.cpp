@@ -150,7 +150,7 @@ std::vector<LedgerEntry> parse_ledger(std::string_view text) {
       entry.contract = e.value("contract", "");
       entry.status = e.value("status", "");
       entry.description = e.value("description", "");
-      for (const auto& c : e.at("cases")) {
+      for (const auto& c : e.value("cases", json::array())) {
         LedgerCase lc;
         lc.name = c.at("name").get<std::string>();
         lc.problem = problem_from_json_text(c.at("problem").dump());
@@ -164,7 +164,23 @@ std::vector<LedgerEntry> parse_ledger(std::string_view text) {
         lc.expect_reduce_leaves_output = c.value("expect_reduce_leaves_output", false);
         entry.cases.push_back(std::move(lc));
       }
-      if (entry.cases.empty()) throw InputError("ledger." + entry.id, "needs at least one case");
+      for (const auto& sh : e.value("shows", json::array())) {
+        LedgerShow show;
+        show.name = sh.at("name").get<std::string>();
+        show.says = sh.at("says").get<std::string>();
+        show.args = sh.value("args", std::vector<std::string>{});
+        show.exit_code = sh.value("exit", 0);
+        show.expect = sh.value("expect", std::vector<std::string>{});
+        show.test = sh.value("test", "");
+        const std::string where = "ledger." + entry.id + ".shows." + show.name;
+        if (show.args.empty() == show.test.empty())
+          throw InputError(where, "needs either args (an mlaps command line) or test (a test name)");
+        if (!show.args.empty() && show.expect.empty())
+          throw InputError(where, "a command needs the text it must print (expect)");
+        entry.shows.push_back(std::move(show));
+      }
+      if (entry.cases.empty() && entry.shows.empty())
+        throw InputError("ledger." + entry.id, "needs at least one case or show");
       out.push_back(std::move(entry));
     }
   } catch (const json::exception& e) {
@@ -216,7 +232,7 @@ bool problems_equal(const Problem& a, const Problem& b) {
   return a.qo_indptr == b.qo_indptr && a.kv_indptr == b.kv_indptr && a.context_lens == b.context_lens &&
          a.num_heads_k == b.num_heads_k && a.gqa_ratio == b.gqa_ratio && a.block_size == b.block_size &&
          a.causal == b.causal && a.num_cu == b.num_cu && a.tile_q == b.tile_q && a.tile_kv == b.tile_kv &&
-         a.allow_causal_qo_gt_kv == b.allow_causal_qo_gt_kv;
+         a.allow_causal_qo_gt_kv == b.allow_causal_qo_gt_kv && a.need_lse == b.need_lse;
 }
 
 std::vector<QTile> predicted_unscheduled_tiles(const Problem& p) {

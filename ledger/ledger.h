@@ -1,6 +1,7 @@
 #pragma once
 // The upstream-defects ledger: known misbehaviour of upstream AITER on valid or borderline inputs, each with
-// its upstream reference, a minimal input and the violations validate() reports for it
+// its upstream reference, a minimal input and the violations validate() reports for it, and/or the mlaps
+// command lines that show it (LedgerShow)
 // (ledger/ledger.json, embedded at build time). Tests assert every entry is still detected exactly as
 // recorded; `mlaps check` names the entry a violation set matches; the fuzzer treats explained violations
 // as known.
@@ -34,6 +35,18 @@ struct LedgerCase {
   bool expect_reduce_leaves_output = false;
 };
 
+// What mlaps shows for an entry, beside (or in place of) validate() cases: an `mlaps` command line and what
+// it prints (cli/tests/cli_test.cpp, CliLedger.EveryShowPrintsWhatItRecords, runs each: exit status and
+// text), or, where no command line can show it, the test that does (ledger_test checks it exists).
+struct LedgerShow {
+  std::string name;
+  std::string says;                 // what it shows, one line
+  std::vector<std::string> args;    // the `mlaps` arguments; empty for a test reference
+  int exit_code = 0;                // the command's expected exit status
+  std::vector<std::string> expect;  // substrings its stdout + stderr must all contain
+  std::string test;                 // "python/tests/test_dropins.py::test_name" (only without args)
+};
+
 struct LedgerEntry {
   std::string id;  // stable key, e.g. "trailing_empty_kv"
   std::string title;
@@ -42,6 +55,7 @@ struct LedgerEntry {
   std::string status;    // e.g. "open upstream", "fixed by #3606"
   std::string description;
   std::vector<LedgerCase> cases;  // cases[0] is the minimal input
+  std::vector<LedgerShow> shows;  // at least one case or one show per entry
 };
 
 // The embedded ledger (parsed once; throws InputError if the embedded JSON is malformed).

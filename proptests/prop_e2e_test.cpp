@@ -16,6 +16,7 @@
 #include "proptests/prop_support.h"
 #include "reference/compare.h"
 #include "reference/reference.h"
+#include "scheduler/error.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
 #include "sim/tensors.h"
@@ -174,6 +175,45 @@ RC_GTEST_PROP(ChunkMerge, SeveralChunksMatchFullAttention, ()) {
   RC_CLASSIFY(chunks >= 2, "several chunks");
   const ChunkedResult r = run_chunked(cp, opt);
   for (const ChunkedPart& part : r.parts) RC_ASSERT(part.trailing_zero_kv_rows == 0);
+  if (!r.pass) RC_FAIL(r.summary());
+}
+
+// need_lse = false (issue 13): any context is refused before anything runs (each chunk's state is merged by
+// its LSE, vLLM's assert num_partial_tiles > 0 or not need_lse); without context the new-token call is the
+// output, and it passes with the direct-write rows' LSE not promised (never read as garbage).
+RC_GTEST_PROP(ChunkMerge, NoNeedLseWithContextIsRefused, ()) {
+  ChunkedProblem cp;
+  const int batch = *rc::gen::inRange(1, 4);
+  const bool context = *rc::gen::arbitrary<bool>();
+  for (int b = 0; b < batch; ++b) {
+    cp.new_lens.push_back(*rc::gen::inRange<int32_t>(1, 300));
+    cp.context_lens.push_back(context ? *rc::gen::inRange<int32_t>(0, 700) : 0);
+  }
+  if (context) cp.context_lens[static_cast<size_t>(*rc::gen::inRange(0, batch))] += 1;
+  cp.chunk_size = *pgen::pick<int32_t>({64, 128, 256});
+  cp.num_heads_k = *pgen::pick<int32_t>({1, 2, 3});
+  cp.num_cu = *pgen::pick<int32_t>({1, 2, 4, 16, 80});
+  cp.need_lse = false;
+  ChunkedOptions opt;
+  opt.policy = *pgen::policy();
+  opt.inputs.seed = draw_seed();
+  opt.num_threads = 1;
+  opt.ref.num_threads = 1;
+  if (context) {
+    try {
+      run_chunked(cp, opt);
+      RC_FAIL("need_lse = false with context was not refused");
+    } catch (const InputError& e) {
+      RC_ASSERT(e.field() == std::string("need_lse"));
+    }
+    return;
+  }
+  const ChunkedResult r = run_chunked(cp, opt);
+  RC_ASSERT(r.parts.size() == 1u);
+  const bool direct = writes_whole_tiles_direct(opt.policy, false);
+  RC_ASSERT(r.parts[0].unwritten.lse == 0);
+  RC_ASSERT(r.garbage_entries == 0);
+  if (!direct) RC_ASSERT(r.parts[0].lse_not_promised == 0);
   if (!r.pass) RC_FAIL(r.summary());
 }
 

@@ -53,7 +53,8 @@ FinalState final_state_from_buffers(const RunBuffers& buf) {
   return st;
 }
 
-CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt) {
+CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt,
+                            std::span<const uint8_t> lse_not_promised) {
   if (ref.num_tokens != got.num_tokens || ref.num_heads_q != got.num_heads)
     throw InputError("compare", "reference and executor shapes differ");
   const size_t n_lse = static_cast<size_t>(ref.num_tokens) * static_cast<size_t>(ref.num_heads_q);
@@ -61,6 +62,8 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
   if (ref.out.size() != n_out || ref.lse_ln.size() != n_lse || got.out.size() != n_out ||
       got.lse_ln.size() != n_lse || got.out_unwritten.size() != n_out || got.lse_unwritten.size() != n_lse)
     throw InputError("compare", "buffer sizes disagree with num_tokens and num_heads");
+  if (!lse_not_promised.empty() && lse_not_promised.size() != n_lse)
+    throw InputError("compare", "the lse_not_promised mask has not one entry per (row, head)");
   const int32_t heads = ref.num_heads_q;
   auto loc = [heads](size_t th, int32_t dim) {
     return Location{static_cast<int32_t>(th / static_cast<size_t>(heads)),
@@ -103,7 +106,7 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
   LseMetrics& lm = res.lse;
   for (size_t th = 0; th < n_lse; ++th) {
     if (got.lse_unwritten[th]) {
-      ++res.unwritten.lse;
+      ++(!lse_not_promised.empty() && lse_not_promised[th] ? res.lse_not_promised : res.unwritten.lse);
       continue;
     }
     const Anomaly ca = classify(ref.lse_ln[th]), cb = classify(got.lse_ln[th]);
@@ -131,8 +134,9 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
   return res;
 }
 
-CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt) {
-  return compare_final(ref, final_state_from_buffers(buf), opt);
+CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt,
+                          std::span<const uint8_t> lse_not_promised) {
+  return compare_final(ref, final_state_from_buffers(buf), opt, lse_not_promised);
 }
 
 std::string CompareResult::summary() const {
@@ -143,6 +147,7 @@ std::string CompareResult::summary() const {
     << "," << output.worst.dim << "), nonfinite " << output.nonfinite << "; lse max_abs_err "
     << lse.max_abs_err << " at (" << lse.worst.row << "," << lse.worst.head << ") over " << lse.compared
     << ", mask mismatch " << lse.mask_mismatch;
+  if (lse_not_promised > 0) s << "; lse not promised (need_lse = false) " << lse_not_promised;
   return s.str();
 }
 

@@ -3,6 +3,7 @@
 // conformance and the property tests. Anomaly masks (unwritten / NaN / +inf / -inf) are compared first,
 // values only where both sides are finite (STYLE.md item 6).
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ struct CompareResult {
   OutputMetrics output;
   LseMetrics lse;
   UnwrittenCounts unwritten;  // (row, head) pairs: output with any poisoned element; LSE entries poisoned
+  // LSE entries left unwritten where the plan does not promise them (lse_not_promised: need_lse = false,
+  // direct-write tiles); not in unwritten.lse, and no failure.
+  int64_t lse_not_promised = 0;
   // Nothing unwritten, no output mismatch, LSE max abs err <= lse_atol, and (by default) LSE masks agree.
   bool pass = false;
   // upstream's "warning" band (test_mla_prefill_ps.py against its unrounded reference): all that `pass` asks,
@@ -82,10 +86,14 @@ struct FinalState {
 // Decodes a run's final buffers (bf16 output, fp32 LSE); poison bits mark unwritten elements.
 FinalState final_state_from_buffers(const RunBuffers& buf);
 
-// The comparison itself. Throws InputError on shape disagreement.
-CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt = {});
+// The comparison itself. `lse_not_promised` (empty, or one byte per LSE entry: validate.h's
+// lse_not_promised): an unwritten LSE entry marked there is counted in lse_not_promised instead of failing;
+// a written one is compared as any other. Throws InputError on shape disagreement.
+CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt = {},
+                            std::span<const uint8_t> lse_not_promised = {});
 
-// Convenience for `mlaps run`: compare_final(ref, final_state_from_buffers(buf), opt).
-CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt = {});
+// Convenience for `mlaps run`: compare_final(ref, final_state_from_buffers(buf), opt, lse_not_promised).
+CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt = {},
+                          std::span<const uint8_t> lse_not_promised = {});
 
 }  // namespace mlaps

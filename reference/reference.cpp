@@ -120,7 +120,8 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
   std::array<double, 256> lut{};
   for (int c = 0; c < 256; ++c) lut[to_size(c)] = num::fp8_decode(static_cast<uint8_t>(c), in.encoding);
 
-  const double softmax_scale = resolve_softmax_scale(in.softmax_scale);  // sim/tensors.h: the one default
+  const double softmax_scale =  // sim/tensors.h: the one default
+      resolve_softmax_scale(opt.softmax_scale != 0.0f ? opt.softmax_scale : in.softmax_scale);
   const double score_scale = softmax_scale * double{in.q_scale} * double{in.k_scale};
   const double v_scale = in.v_scale;
   // Q decoded with the score scale folded in: s_ij = (scale * q_i) . k_j, equal to scale * (q_i . k_j) to

@@ -15,6 +15,10 @@ struct RefOptions {
   // (upstream's reference), not the kernel's running max.
   bool round_p_fp8 = false;
   int num_threads = 0;  // 0: OpenMP default
+  // The truth's softmax scale when it is not the inputs' (0: the inputs' AttnInputs::softmax_scale). Shows
+  // a kernel run at one scale against the truth at another (`mlaps run --ref-softmax-scale`; the ledger's
+  // softmax_scale_default: upstream's 1/sqrt(v_head_dim) default against 1/sqrt(qk_head_dim)).
+  float softmax_scale = 0;
 };
 
 struct RefResult {

@@ -101,7 +101,7 @@ Plan make_plan_plain(const Problem& p, Policy policy) {
                          std::string(policy.name()) + "'");
   }
   validate_problem(p);
-  const bool legacy = policy.traits().reduce == ReduceVersion::kLegacy;
+  const bool legacy = writes_whole_tiles_direct(policy, p.need_lse);
   const Geometry g = geometry(p);
   std::vector<QTile> tiles;
   Plan plan;
@@ -157,7 +157,8 @@ Plan make_plan_plain(const Problem& p, Policy policy) {
     }
   }
   plan.work_info = std::move(works);
-  build_reduce_info(plan.reduce, plan.work_info, plan);
+  // The -1 skip of generate_reduce_info goes with the -1 writes (HEAD; the merged form's need_lse = false).
+  build_reduce_info(legacy ? ReduceVersion::kLegacy : ReduceVersion::kFixed, plan.work_info, plan);
   return plan;
 }
 

@@ -57,6 +57,25 @@ SizingFormula parse_sizing_formula(std::string_view s, const std::string& field)
   throw InputError(field, "'" + std::string(s) + "' is not one of legacy, pr3606");
 }
 
+std::string_view lse_rule_name(LseRule r) {
+  switch (r) {
+    case LseRule::kHonours:
+      return "honours";
+    case LseRule::kAlwaysSlots:
+      return "always-slots";
+    case LseRule::kPreFix:
+      return "pre-fix";
+    case LseRule::kUndeclared:
+      break;
+  }
+  return "undeclared";
+}
+
+bool writes_whole_tiles_direct(Policy policy, bool need_lse) {
+  const LseRule r = policy.traits().need_lse;
+  return r == LseRule::kPreFix || (r == LseRule::kHonours && !need_lse);
+}
+
 Capacity policy_capacity(Policy policy, const SizingInputs& in) {
   return policy->capacity ? policy->capacity(in) : compute_capacity(in, policy.traits().sizing);
 }

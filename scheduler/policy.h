@@ -17,6 +17,22 @@
 
 namespace mlaps {
 
+// What a policy does with a problem's need_lse (Problem::need_lse; issue 13). Every row of the table states
+// one; scheduler/tests/test_need_lse.cpp plans every row of policies() with need_lse true and false and
+// checks its plans against what it states (kUndeclared fails there).
+enum class LseRule {
+  kUndeclared,
+  // need_lse: every piece a partial slot; need_lse = false: a tile taken whole by one TG is written straight
+  // to the output (partial_o_loc -1, no reduce entry, no LSE), as upstream's merged #3606 form.
+  kHonours,
+  // Every piece a partial slot whatever need_lse says: the final LSE is always written.
+  kAlwaysSlots,
+  // A tile taken whole by one TG is always written directly (-1), whatever need_lse says: the pre-#3606
+  // code. Its plans break the execution contract of a problem that needs the LSE.
+  kPreFix,
+};
+std::string_view lse_rule_name(LseRule r);  // "undeclared" | "honours" | "always-slots" | "pre-fix"
+
 // What the policy's plans rely on and claim; read by validate(), the executors and the reports.
 struct PolicyTraits {
   ReduceVersion reduce = ReduceVersion::kFixed;   // the mla_reduce_v1 version its plans are correct under
@@ -24,9 +40,7 @@ struct PolicyTraits {
   // Claims upstream's shape (ping-pong order, the average/reminder TG quota, <= tpc-1 cuts, head invariance,
   // cluster heads): validate() then checks the upstream-shape contract on its plans by default.
   bool upstream_shape = false;
-  // Issue 13 (need_lse): whether the policy honours a problem's need_lse = false by writing whole tiles
-  // directly (-1, no LSE), or always gives every piece a partial slot. No policy honours it yet.
-  bool honours_need_lse = false;
+  LseRule need_lse = LseRule::kUndeclared;  // what it does with Problem::need_lse (above)
 };
 
 // Where a policy writes its plan. The policy calls reserve() once, with the plan's sizes, after scheduling
@@ -50,6 +64,10 @@ using PlanFn = PlanSizes (*)(const Problem& p, const ProblemTotals& totals, Plan
 // The buffers the policy's plans need at most for a deployment's static sizes (CUDA-graph safe), when it is
 // tighter than its sizing formula's; nullptr: the formula's (compute_capacity(in, traits.sizing)).
 using CapacityFn = Capacity (*)(const SizingInputs& in);
+// The policy's exact worst case over every batch within an engine's limits (`mlaps sizing`), with a witness
+// batch; tight_bound() plans the witness with the policy to show the bound attained. nullptr: upstream's
+// theorem for a policy claiming upstream's shape (scheduler/sizing_tight.cpp), else not derived.
+using TightBoundFn = TightBound (*)(const EngineLimits& lim);
 
 struct PolicyDef {
   std::string_view name;     // the CLI's --policy value, case names, reports, JSON
@@ -57,6 +75,7 @@ struct PolicyDef {
   PolicyTraits traits;
   PlanFn plan;
   CapacityFn capacity = nullptr;
+  TightBoundFn tight = nullptr;
 };
 
 // The table, in its order. The first row is the default policy.
@@ -88,6 +107,10 @@ std::optional<Policy> upstream_policy(ReduceVersion reduce);
 std::string_view reduce_name(ReduceVersion r);  // "legacy" | "fixed"
 std::string_view sizing_name(SizingFormula f);  // "legacy" | "pr3606"
 SizingFormula parse_sizing_formula(std::string_view s, const std::string& field);
+
+// Whether the policy's plans write a tile taken whole by one TG straight to the output (-1, no LSE) for a
+// problem with this need_lse: kPreFix always, kHonours when !need_lse.
+bool writes_whole_tiles_direct(Policy policy, bool need_lse);
 
 // The buffers the policy is deployed with: its capacity function, or its sizing formula's.
 Capacity policy_capacity(Policy policy, const SizingInputs& in);

@@ -14,31 +14,33 @@ PlanSizes plan_aiter_legacy(const Problem&, const ProblemTotals&, PlanOutput&, P
 PlanSizes plan_whole_tiles(const Problem&, const ProblemTotals&, PlanOutput&, PlanWorkspace&,
                            const PlanIntoOptions&);
 Capacity whole_tiles_capacity(const SizingInputs&);
+TightBound whole_tiles_tight(const EngineLimits&);
 }  // namespace policy_impl
 
 namespace {
 
 using R = ReduceVersion;
 using S = SizingFormula;
+using L = LseRule;
 
 // The first row is the default policy.
 constexpr PolicyDef kTable[] = {
     {.name = "aiter",
      .summary =
          "upstream get_ps_metadata_v1 with PR #3606: every piece a partial slot, every tile a reduce entry",
-     .traits = {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = true, .honours_need_lse = false},
+     .traits = {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = true, .need_lse = L::kHonours},
      .plan = policy_impl::plan_aiter},
     {.name = "aiter-legacy",
      .summary = "upstream before PR #3606: a tile one TG takes whole writes O directly (-1), no LSE",
-     .traits =
-         {.reduce = R::kLegacy, .sizing = S::kLegacy, .upstream_shape = true, .honours_need_lse = false},
+     .traits = {.reduce = R::kLegacy, .sizing = S::kLegacy, .upstream_shape = true, .need_lse = L::kPreFix},
      .plan = policy_impl::plan_aiter_legacy},
     {.name = "whole-tiles",
      .summary = "never splits a query tile: longest tile first to the least-loaded TG of its cluster (LPT)",
      .traits =
-         {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = false, .honours_need_lse = false},
+         {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = false, .need_lse = L::kAlwaysSlots},
      .plan = policy_impl::plan_whole_tiles,
-     .capacity = policy_impl::whole_tiles_capacity},
+     .capacity = policy_impl::whole_tiles_capacity,
+     .tight = policy_impl::whole_tiles_tight},
 };
 
 }  // namespace

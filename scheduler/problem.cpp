@@ -316,7 +316,8 @@ Problem problem_from_json_text(const std::string& text) {
                                       "num_cu",
                                       "tile_q",
                                       "tile_kv",
-                                      "allow_causal_qo_gt_kv"};
+                                      "allow_causal_qo_gt_kv",
+                                      "need_lse"};
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
     if (std::find_if(std::begin(kKeys), std::end(kKeys), [&key](const char* k) { return key == k; }) ==
@@ -334,6 +335,7 @@ Problem problem_from_json_text(const std::string& text) {
   if (j.contains("allow_causal_qo_gt_kv")) {
     p.allow_causal_qo_gt_kv = get_bool(j["allow_causal_qo_gt_kv"], "allow_causal_qo_gt_kv");
   }
+  if (j.contains("need_lse")) p.need_lse = get_bool(j["need_lse"], "need_lse");
   if (!j.contains("heads")) throw InputError("heads", "missing (number of K heads)");
   p.num_heads_k = get_i32(j["heads"], "heads");
 
@@ -415,6 +417,7 @@ std::string problem_to_json_text(const Problem& p) {
   j["tile_q"] = p.tile_q;
   j["tile_kv"] = p.tile_kv;
   if (p.allow_causal_qo_gt_kv) j["allow_causal_qo_gt_kv"] = true;
+  j["need_lse"] = p.need_lse;
   return j.dump();
 }
 

@@ -21,6 +21,12 @@ struct Problem {
   // Causal with qo_len > kv_len is no valid prefill; upstream misbehaves on it (contract 2.5.3).
   // Rejected by validate_problem() unless this is set, to study upstream's behaviour.
   bool allow_causal_qo_gt_kv = false;
+  // Whether the caller needs the final LSE of every row (upstream's merged #3606 get_ps_metadata_v1(...,
+  // need_lse); contract 10). true: every piece gets a partial slot, so the reduce writes every row's LSE.
+  // false: a policy that honours it (PolicyTraits::need_lse) writes a tile taken whole by one TG straight to
+  // the output (partial_o_loc -1), and no LSE is promised for its rows; every output is still promised.
+  // vLLM's chunked prefill merges context states by LSE, so it plans those calls with need_lse = true.
+  bool need_lse = true;
 
   int32_t batch() const { return static_cast<int32_t>(context_lens.size()); }
   int32_t num_heads_q() const { return num_heads_k * gqa_ratio; }
@@ -53,7 +59,7 @@ struct ProblemTotals {
 ProblemTotals validate_problem(const Problem& p);
 
 // JSON form (keys: qo_lens | qo_indptr, kv_lens | context_lens, kv_indptr, heads, gqa, block_size, causal,
-// num_cu, tile_q, tile_kv, allow_causal_qo_gt_kv). Throws InputError on bad input.
+// num_cu, tile_q, tile_kv, allow_causal_qo_gt_kv, need_lse). Throws InputError on bad input.
 Problem problem_from_json_text(const std::string& text);
 std::string problem_to_json_text(const Problem& p);
 

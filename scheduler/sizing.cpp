@@ -173,11 +173,12 @@ Problem problem_of(const EngineLimits& lim, const Batch& b) {
       Problem::from_lengths(b.qo_lens, b.kv_lens, lim.num_heads_k, lim.causal, lim.num_cu, lim.gqa_ratio, 1);
   p.tile_q = lim.tile_q;
   p.tile_kv = lim.tile_kv;
+  p.need_lse = lim.need_lse;
   return p;
 }
 
 bool every_piece_has_slot(Policy policy, bool need_lse) {
-  return policy.traits().reduce == ReduceVersion::kFixed && need_lse;
+  return !writes_whole_tiles_direct(policy, need_lse);
 }
 
 }  // namespace mlaps

@@ -96,7 +96,7 @@ struct Batch {
   std::vector<int32_t> qo_lens, kv_lens;
   friend bool operator==(const Batch&, const Batch&) = default;
 };
-// The batch as a problem at the limits' heads, CUs and tiles (block_size 1).
+// The batch as a problem at the limits' heads, CUs, tiles and need_lse (block_size 1).
 Problem problem_of(const EngineLimits& lim, const Batch& b);
 
 // Whether the plan gives every piece a partial slot (aiter with need_lse) or writes tiles taken whole by one
@@ -110,8 +110,17 @@ struct TightBound {
   BufferCounts attained;  // == bound for every count when the maximum is attained (exact)
   bool exact() const { return attained == bound; }
 };
-// The bound, and a witness constructed for it (see sizing_tight.cpp for the proof and the constructions).
+// The bound, and a witness constructed for it, planned by `policy` itself. Upstream's algorithm (policies
+// claiming its shape): sizing_tight.cpp has the proof and the constructions; a policy with its own bound
+// (PolicyDef::tight) gives it; any other policy: InputError("--policy", "... not derived ...").
 TightBound tight_bound(const EngineLimits& lim, Policy policy);
+
+// Theorem (1) of sizing_tight.cpp: the most query tiles a batch within the limits can have (validates lim).
+int64_t max_query_tiles(const EngineLimits& lim);
+// A batch within the limits with exactly `tiles` query tiles and the fewest query tokens (single-token
+// sequences while they last, then G-token tiles on top), every kv_len L (without L: non-causal 1, causal
+// qo_len); nullopt when no batch within the limits has that many tiles.
+std::optional<Batch> fewest_tokens_batch(const EngineLimits& lim, int64_t tiles);
 
 // The smallest batch (fewest query tokens) within the limits whose plan overflows `cap`.
 struct OverflowSearch {

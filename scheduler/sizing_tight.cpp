@@ -78,17 +78,8 @@ int64_t cdiv(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
-// The bound models upstream's algorithm: its fixed row when every piece has a slot, else its legacy row
-// (a whole tile written directly, -1).
-Policy upstream_row(bool every) {
-  return *upstream_policy(every ? ReduceVersion::kFixed : ReduceVersion::kLegacy);
-}
-
-Ctx make_ctx(const EngineLimits& lim, Policy policy) {
-  if (!policy.traits().upstream_shape) {
-    throw InputError("policy", "the tight bound models upstream's algorithm; '" + std::string(policy.name()) +
-                                   "' does not claim its shape");
-  }
+// The limits' geometry and theorem (1)'s tile count; no bound yet.
+Ctx base_ctx(const EngineLimits& lim, Policy policy) {
   lim.validate();
   Ctx c{lim, policy, every_piece_has_slot(policy, lim.need_lse), 0, 0, 0, 0, 0, 0, 0, 0, {}};
   c.G = lim.qlen_granularity();
@@ -101,6 +92,18 @@ Ctx make_ctx(const EngineLimits& lim, Policy policy) {
   c.tiles_per_seq = lim.causal && lim.max_kvlen ? cdiv(*lim.max_kvlen, c.G) : kUnbounded;
   const int64_t extras = (T - c.m) / c.G;
   c.n = c.m + (c.tiles_per_seq == kUnbounded ? extras : std::min(extras, c.m * (c.tiles_per_seq - 1)));
+  return c;
+}
+
+// Upstream's algorithm (the policy claims its shape; it plans with its own slot rule for lim.need_lse).
+Ctx make_ctx(const EngineLimits& lim, Policy policy) {
+  if (!policy.traits().upstream_shape) {
+    throw InputError("--policy",
+                     "the tight bound of upstream's algorithm models policies claiming its "
+                     "shape; '" +
+                         std::string(policy.name()) + "' does not");
+  }
+  Ctx c = base_ctx(lim, policy);
   const int64_t cuts = c.M == kUnbounded ? c.tpc - 1 : std::min(c.tpc - 1, c.n * (c.M - 1));
   const int64_t pieces = c.n + cuts;
   if (c.nhk * pieces > std::numeric_limits<int32_t>::max()) {
@@ -124,7 +127,8 @@ std::optional<BufferCounts> evaluate(const Ctx& c, const Batch& b) {
                                       c.lim.gqa_ratio, 1);
     p.tile_q = c.lim.tile_q;
     p.tile_kv = c.lim.tile_kv;
-    BufferCounts r = counts_of(make_plan(p, upstream_row(c.every)), static_cast<int32_t>(c.G));
+    p.need_lse = c.lim.need_lse;
+    BufferCounts r = counts_of(make_plan(p, c.policy), static_cast<int32_t>(c.G));
     r.works = *r.works * c.nhk;
     return r;
   } catch (const InputError&) {
@@ -324,7 +328,31 @@ void construct(const Ctx& c, int64_t tiles, Visit visit) {
 
 }  // namespace
 
+int64_t max_query_tiles(const EngineLimits& lim) {
+  return base_ctx(lim, default_policy()).n;
+}
+
+std::optional<Batch> fewest_tokens_batch(const EngineLimits& lim, int64_t tiles) {
+  const Ctx c = base_ctx(lim, default_policy());
+  const auto q = shape(c, tiles);
+  if (!q) return std::nullopt;
+  return uniform_layout(c, *q);
+}
+
 TightBound tight_bound(const EngineLimits& lim, Policy policy) {
+  if (policy->tight) {  // the policy's own theorem; its witness planned by the policy
+    lim.validate();
+    TightBound t = policy->tight(lim);
+    t.attained = BufferCounts{0, 0, 0, 0};
+    if (!t.witness.qo_lens.empty()) {
+      t.attained = counts_of(make_plan(problem_of(lim, t.witness), policy), lim.qlen_granularity());
+    }
+    return t;
+  }
+  if (!policy.traits().upstream_shape) {
+    throw InputError("--policy", "no tight bound is derived for '" + std::string(policy.name()) +
+                                     "' (neither upstream's shape nor a bound of its own, PolicyDef::tight)");
+  }
   const Ctx c = make_ctx(lim, policy);
   Best best;
   construct(c, c.n, [&](const Batch& b) { return best.offer(c, b); });
@@ -342,8 +370,34 @@ TightBound tight_bound(const EngineLimits& lim, Policy policy) {
 }
 
 OverflowSearch smallest_overflow(const EngineLimits& lim, Policy policy, const Capacity& cap) {
-  const Ctx c = make_ctx(lim, policy);
   OverflowSearch out;
+  if (policy->tight) {
+    // A policy with its own bound: the fewest-token batch of each tile count in turn, planned by the policy
+    // (the first that overflows is the smallest of those; proven smallest only for upstream's algorithm).
+    const TightBound t = tight_bound(lim, policy);
+    const BufferCounts& b = t.bound;
+    const int64_t slot_cap =
+        std::min(cap.reduce_partial_map, cap.partial_rows(lim.tile_q) / lim.qlen_granularity());
+    if (*b.works <= cap.work_info && *b.reduce_entries <= cap.reduce_final_map &&
+        *b.reduce_entries + 1 <= cap.reduce_indptr && *b.reduce_partial_map <= cap.reduce_partial_map &&
+        *b.partial_slots <= slot_cap && int64_t{lim.num_cu} + 1 <= cap.work_indptr) {
+      return out;  // kNone: the bound fits
+    }
+    out.status = OverflowSearch::Status::kNotFound;
+    const int64_t n = max_query_tiles(lim);
+    for (int64_t tiles = 1, evaluations = 0; tiles <= n && evaluations < 2000; ++tiles, ++evaluations) {
+      const auto batch = fewest_tokens_batch(lim, tiles);
+      if (!batch) continue;
+      auto over = capacity_overflows(make_plan(problem_of(lim, *batch), policy), cap, lim.tile_q);
+      if (over.empty()) continue;
+      out.status = OverflowSearch::Status::kFound;
+      out.batch = *batch;
+      out.overflows = std::move(over);
+      return out;
+    }
+    return out;
+  }
+  const Ctx c = make_ctx(lim, policy);
   const int64_t G = c.G;
   const int64_t slot_cap = std::min(cap.reduce_partial_map, cap.partial_rows(lim.tile_q) / G);
   const bool fits = *c.bound.works <= cap.work_info && *c.bound.reduce_entries <= cap.reduce_final_map &&
@@ -362,7 +416,7 @@ OverflowSearch smallest_overflow(const EngineLimits& lim, Policy policy, const C
   }
   out.status = OverflowSearch::Status::kNotFound;
   int evaluations = 0;
-  const Policy plan_policy = upstream_row(c.every);
+  const Policy plan_policy = c.policy;  // problem_of carries lim.need_lse
   for (int64_t tiles = lb; tiles <= c.n && evaluations < 2000; ++tiles) {
     bool found = false;
     construct(c, tiles, [&](const Batch& b) {

@@ -54,7 +54,9 @@ class Validator {
   int32_t B_ = 0, G_ = 0, bs_ = 0, bpu_ = 0, gqa_ = 0, nhk_ = 0, nhq_ = 0, nc_ = 0, tpc_ = 0, khpc_ = 0;
   int32_t average_ = 0, reminder_ = 0;
   bool legacy_contract_ = false;  // the pre-#3606 contract (-1 iff a tile is whole) instead of #3606's
-  bool upstream_shape_ = false;   // check the upstream-shape contract too
+  // -1 direct writes allowed (a tile's only piece per head): the legacy contract, or need_lse = false.
+  bool direct_ok_ = false;
+  bool upstream_shape_ = false;  // check the upstream-shape contract too
   Capacity cap_;
   std::vector<int32_t> range_base_;  // [B+1]: first range id of each batch
   std::vector<Tile> tiles_;          // range order
@@ -93,6 +95,7 @@ class Validator {
     tpc_ = p_.num_cu / nc_;
     khpc_ = nhk_ / nc_;
     legacy_contract_ = opt_.contract && opt_.contract->traits().reduce == ReduceVersion::kLegacy;
+    direct_ok_ = legacy_contract_ || !p_.need_lse;
     if (opt_.contract) {
       upstream_shape_ = opt_.contract->traits().upstream_shape;
     } else if (const auto own = find_policy(plan_.policy)) {
@@ -234,9 +237,10 @@ class Validator {
               w);
         }
       }
-      if (!legacy_contract_ && pol == -1) {
+      if (!direct_ok_ && pol == -1) {
         add_work(inv::kSlotPolicy,
-                 fmt::format("partial_o_loc -1: rows {} get no LSE (#3606)", rows(wi.qo_start, wi.qo_end)),
+                 fmt::format("partial_o_loc -1: rows {} get no LSE (#3606; the problem needs the LSE)",
+                             rows(wi.qo_start, wi.qo_end)),
                  w);
       }
     }
@@ -371,8 +375,9 @@ class Validator {
             }
           }
           // slot.policy under the legacy contract: -1 iff the tile is one piece.
-          if (legacy_contract_) {
-            if (n == 1 && wi.partial_o_loc != -1) {
+          // need_lse = false (merged #3606 form): -1 allowed, not required, on a tile's only piece.
+          if (direct_ok_) {
+            if (legacy_contract_ && n == 1 && wi.partial_o_loc != -1) {
               add_work(inv::kSlotPolicy,
                        fmt::format("single piece of its tile has partial_o_loc {}, legacy gives -1",
                                    wi.partial_o_loc),
@@ -604,6 +609,7 @@ class Validator {
         got.assign(pm.begin() + range.first, pm.begin() + range.second);
       }
       bool has_slots = false, reported = false;
+      int32_t direct_head = -1;  // a head whose pieces of the tile are all direct writes (-1)
       any.clear();
       while (k < by_tile_head_.size() && tile_of_[by_tile_head_[k]] == static_cast<int32_t>(t)) {
         const int32_t head = head_of_[by_tile_head_[k]];
@@ -618,10 +624,11 @@ class Validator {
         cur.clear();
         for (int32_t w : grp_) {
           const int32_t pol = plan_.work_info[w].partial_o_loc;
-          if (legacy_contract_ && pol == -1) continue;
+          if (direct_ok_ && pol == -1) continue;
           cur.push_back(pol);
         }
         has_slots = has_slots || !cur.empty();
+        if (cur.empty() && direct_head < 0) direct_head = head;
         if (any.empty()) any = cur;
         if (entry >= 0 && !reported && range.second > range.first && !cur.empty() && cur != got) {
           add(inv::kReducePartials,
@@ -632,7 +639,7 @@ class Validator {
           reported = true;
         }
       }
-      const bool needs = !legacy_contract_ ? scheduled_[t] != 0 : has_slots;
+      const bool needs = !direct_ok_ ? scheduled_[t] != 0 : has_slots;
       if (entry < 0) {
         if (needs) {
           add(inv::kReduceEntry,
@@ -641,6 +648,16 @@ class Validator {
               -1, -1, tile.qo_start, tile.qo_end);
         }
         continue;
+      }
+      // One head writes the tile directly, another through slots: mla_reduce_v1 merges the entry's partials
+      // for every head, over the direct head's output.
+      if (has_slots && direct_head >= 0 && !reported && range.second > range.first) {
+        add(inv::kReducePartials,
+            fmt::format(
+                "entry {} for tile {} merges slots [{}] for every head, but K head {} writes the tile "
+                "directly (partial_o_loc -1): the reduce overwrites its output",
+                entry, rows(tile.qo_start, tile.qo_end), fmt::join(got, ","), direct_head),
+            -1, direct_head * gqa_, tile.qo_start, tile.qo_end);
       }
       if (!needs) {
         add(inv::kReduceEntry,
@@ -699,6 +716,21 @@ std::string format_violation(const Violation& v) {
   if (v.qo_start >= 0 || v.qo_end >= 0) s += fmt::format(" rows=[{},{})", v.qo_start, v.qo_end);
   if (v.work >= 0) s += fmt::format(" work={}", v.work);
   return s + ": " + v.detail;
+}
+
+std::vector<uint8_t> lse_not_promised(const Problem& p, const Plan& plan) {
+  const int64_t tokens = std::max(0, p.num_tokens()), heads = p.num_heads_q();
+  std::vector<uint8_t> mask(static_cast<size_t>(tokens * heads), 0);
+  if (p.need_lse) return mask;
+  for (const WorkInfo& w : plan.work_info) {
+    if (w.partial_o_loc != -1) continue;
+    const int64_t r0 = std::max<int64_t>(0, w.qo_start), r1 = std::min<int64_t>(tokens, w.qo_end);
+    const int64_t h0 = std::max<int64_t>(0, w.q_head_lo()), h1 = std::min<int64_t>(heads, w.q_head_hi());
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t h = h0; h < h1; ++h) mask[static_cast<size_t>(r * heads + h)] = 1;
+    }
+  }
+  return mask;
 }
 
 int64_t unscheduled_row_heads(const Problem& p, const std::vector<Violation>& v) {

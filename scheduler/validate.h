@@ -35,8 +35,10 @@ inline constexpr const char* kKvOffset = "coverage.kv_offset";    // upstream's 
 inline constexpr const char* kSlotAlignment = "slot.alignment";   // pol = -1 or multiple of qlen_gran
 inline constexpr const char* kSlotUnique = "slot.unique";         // unique within a head
 inline constexpr const char* kSlotBounds = "slot.bounds";         // rows fit the partial buffers
-inline constexpr const char* kSlotPolicy = "slot.policy";  // #3606: all >= 0; pre-fix contract: -1 iff whole
-inline constexpr const char* kReduceEntry = "reduce.entry";        // #3606: every scheduled tile has one
+// #3606: all >= 0; pre-fix contract: -1 iff whole; need_lse = false: -1 only on a whole tile.
+inline constexpr const char* kSlotPolicy = "slot.policy";
+// #3606: every scheduled tile has one; pre-fix contract / need_lse = false: exactly the tiles with slots.
+inline constexpr const char* kReduceEntry = "reduce.entry";
 inline constexpr const char* kReducePartials = "reduce.partials";  // == each head's slots, in KV order
 inline constexpr const char* kReduceSplits = "reduce.splits";      // <= num_cu partials (the reduce's LDS)
 inline constexpr const char* kReduceIndptr =
@@ -66,6 +68,8 @@ struct Violation {
 };
 
 struct ValidateOptions {
+  // The problem's need_lse sets the promise: with need_lse = false a tile's only piece (per head) may be
+  // written directly (partial_o_loc -1, no reduce entry, no LSE for its rows); every other rule holds.
   // Unset: the execution contract, with the #3606 property (every scheduled tile has a reduce entry, so the
   // final LSE of every row is written), plus the upstream shape when the plan's policy (Plan::policy, looked
   // up in the table) claims it. Set: that policy's contract: the execution contract, the upstream shape
@@ -81,6 +85,11 @@ std::vector<Violation> validate(const Problem& p, const Plan& plan, const Valida
 
 // "[execution] reduce.entry rows=[0,256): ..." (the contract, the invariant, where, what).
 std::string format_violation(const Violation& v);
+
+// The (row, q head) pairs whose final LSE the execution contract does not promise, row-major
+// [num_tokens * num_heads_q]: with need_lse = false, those of the works written directly (partial_o_loc -1);
+// with need_lse, none (every row's LSE is promised). Their output is promised like every other row's.
+std::vector<uint8_t> lse_not_promised(const Problem& p, const Plan& plan);
 
 // (row, q head) pairs of the query tiles `v` reports unscheduled (coverage.tile): rows no executor writes.
 int64_t unscheduled_row_heads(const Problem& p, const std::vector<Violation>& v);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <set>
 #include <string>
@@ -281,3 +282,126 @@ TEST(CliSizing, BadLimitsExitTwoNamingTheFlag) {
 }
 
 }  // namespace
+
+// need_lse = false (the merged #3606 form) through plan, check, run, the dump and chunked.
+TEST(CliNeedLse, PlanCheckRunWithoutLse) {
+  const std::string seed = std::string(kSmallSeed) + " --no-need-lse";
+  const auto plan = mlaps("plan --format json " + seed);
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  const auto j = nlohmann::json::parse(plan.out);
+  ASSERT_EQ(j["work_info"].size(), 8u);  // 4 tiles x 2 heads, each taken whole by one TG
+  for (const auto& w : j["work_info"]) EXPECT_EQ(w[1].get<int>(), -1) << w;
+  EXPECT_TRUE(j["reduce_final_map"].empty());
+  // The checker's promise follows the flag: aiter and the pre-fix code both hold it without LSE.
+  const auto check = mlaps("check " + seed);
+  EXPECT_EQ(check.code, 0) << check.out;
+  EXPECT_NE(check.out.find("need_lse = false"), std::string::npos) << check.out;
+  EXPECT_EQ(mlaps("check --policy aiter-legacy " + seed).code, 0);
+  EXPECT_EQ(mlaps(std::string("check --policy aiter-legacy ") + kSmallSeed).code, 1);
+  const auto cj = nlohmann::json::parse(mlaps("check --format json " + seed).out);
+  EXPECT_FALSE(cj["need_lse"].get<bool>());
+  // run: every output right, the 64 direct-write (row, head) LSEs reported as not promised, not unwritten.
+  const auto run = mlaps("run --json --quiet " + seed);
+  ASSERT_EQ(run.code, 0) << run.out;
+  const auto rj = nlohmann::json::parse(run.out);
+  EXPECT_TRUE(rj["pass"].get<bool>());
+  EXPECT_EQ(rj["unwritten_output"].get<int>(), 0);
+  EXPECT_EQ(rj["unwritten_lse"].get<int>(), 0);
+  EXPECT_EQ(rj["lse_not_promised"].get<int>(), 64);
+  EXPECT_EQ(rj["output"]["mismatch_fraction"].get<double>(), 0.0);
+  EXPECT_FALSE(rj["problem"]["need_lse"].get<bool>());
+  const auto text = mlaps("run --quiet " + seed);
+  EXPECT_EQ(text.code, 0) << text.out;
+  EXPECT_NE(text.out.find("LSE not promised  64 (row, head) pairs"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("final LSE 0 (row, head) pairs"), std::string::npos) << text.out;
+  // The same plan under need_lse: its 64 LSEs are unwritten, a failure.
+  const auto legacy =
+      nlohmann::json::parse(mlaps(std::string("run --json --quiet --policy aiter-legacy ") + kSmallSeed).out);
+  EXPECT_EQ(legacy["unwritten_lse"].get<int>(), 64);
+  EXPECT_EQ(legacy["lse_not_promised"].get<int>(), 0);
+  // A policy that always gives slots writes every LSE anyway.
+  const auto whole = nlohmann::json::parse(mlaps("run --json --quiet --policy whole-tiles " + seed).out);
+  EXPECT_TRUE(whole["pass"].get<bool>());
+  EXPECT_EQ(whole["lse_not_promised"].get<int>(), 0);
+}
+
+TEST(CliNeedLse, DumpRecordsTheFlag) {
+  const auto dir = temp_dir("nolse_dump");
+  const auto w =
+      mlaps(std::string("plan --no-need-lse --write-aiter-dump ") + dir.string() + " " + kSmallSeed);
+  ASSERT_EQ(w.code, 0) << w.out;
+  const auto rec = nlohmann::json::parse(slurp(dir / "problem.json"));
+  EXPECT_FALSE(rec["problem"]["need_lse"].get<bool>()) << rec.dump();
+  // Read back: the recorded flag holds; --need-lse overrides it, and the direct writes then break the
+  // contract.
+  EXPECT_EQ(mlaps("check --from-aiter-dump " + dir.string()).code, 0);
+  const auto over = mlaps("check --from-aiter-dump " + dir.string() + " --need-lse");
+  EXPECT_EQ(over.code, 1) << over.out;
+  EXPECT_NE(over.out.find("slot.policy"), std::string::npos) << over.out;
+  fs::remove_all(dir);
+  // run --dump / --replay carry it.
+  const auto rd = temp_dir("nolse_run");
+  ASSERT_EQ(mlaps(std::string("run --quiet --no-need-lse --dump ") + rd.string() + " " + kSmallSeed).code, 0);
+  const auto replay = mlaps("run --quiet --replay " + rd.string());
+  EXPECT_EQ(replay.code, 0) << replay.out;
+  EXPECT_NE(replay.out.find("LSE not promised  64"), std::string::npos) << replay.out;
+  EXPECT_EQ(mlaps("run --quiet --replay " + rd.string() + " --no-need-lse").code, 2);
+  fs::remove_all(rd);
+  // The flags are exclusive.
+  EXPECT_EQ(mlaps(std::string("plan --need-lse --no-need-lse ") + kSmallSeed).code, 2);
+}
+
+TEST(CliNeedLse, ChunkedRefusesContextWithoutLse) {
+  const char* shape = "--new-lens 8x4 --ctx-lens 600x4 --chunk-size 256 --heads 2 --num-cu 4";
+  const auto r = mlaps(std::string("chunked --no-need-lse ") + shape);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("mlaps: error: --no-need-lse: must be true when there is context"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("num_partial_tiles > 0 or not need_lse"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("need_lse_false_merge"), std::string::npos) << r.out;
+  // Without context the new-token call is the output: allowed, its direct-write LSE not promised.
+  const auto none = mlaps(
+      "chunked --json --no-need-lse --new-lens 8x4 --ctx-lens 0x4 --chunk-size 256 --heads 2 --num-cu 4");
+  ASSERT_EQ(none.code, 0) << none.out;
+  const auto j = nlohmann::json::parse(none.out);
+  EXPECT_TRUE(j["pass"].get<bool>());
+  EXPECT_FALSE(j["need_lse"].get<bool>());
+  ASSERT_EQ(j["parts"].size(), 1u);
+  EXPECT_GT(j["parts"][0]["lse_not_promised"].get<int>(), 0);
+  EXPECT_EQ(j["parts"][0]["unwritten_lse"].get<int>(), 0);
+  EXPECT_EQ(j["garbage_entries"].get<int>(), 0);
+}
+
+TEST(CliNeedLse, PoliciesStateTheirRule) {
+  const auto r = mlaps("policies --format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::map<std::string, std::string> rule;
+  for (const auto& p : nlohmann::json::parse(r.out)) rule[p["name"]] = p["need_lse"];
+  EXPECT_EQ(rule["aiter"], "honours");
+  EXPECT_EQ(rule["aiter-legacy"], "pre-fix");
+  EXPECT_EQ(rule["whole-tiles"], "always-slots");
+  for (const auto& [name, r2] : rule) EXPECT_NE(r2, "undeclared") << name;
+}
+
+TEST(CliSizing, WholeTilesHasItsOwnExactBound) {
+  const auto r = mlaps(
+      "sizing --max-num-batched-tokens 8192 --max-num-seqs 256 --heads 16 --causal --policy whole-tiles "
+      "--format json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tight"]["works"], 16 * 287);
+  EXPECT_EQ(j["tight"]["partial_slots"], 287);
+  EXPECT_EQ(j["tight"]["reduce_entries"], 287);
+  EXPECT_EQ(j["tight"]["reduce_partial_map"], 287);
+  EXPECT_TRUE(j["witness"]["attains_bound"].get<bool>());
+  // The witness, re-planned by `mlaps plan`, needs exactly that.
+  std::string qo, kv;
+  for (const auto& v : j["witness"]["qo_lens"]) qo += (qo.empty() ? "" : ",") + std::to_string(v.get<int>());
+  for (const auto& v : j["witness"]["kv_lens"]) kv += (kv.empty() ? "" : ",") + std::to_string(v.get<int>());
+  const auto plan = mlaps("plan --format json --policy whole-tiles --heads 16 --causal --qo-lens " + qo +
+                          " --kv-lens " + kv);
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  const auto pj = nlohmann::json::parse(plan.out);
+  EXPECT_EQ(pj["work_info"].size(), 16u * 287);
+  EXPECT_EQ(pj["reduce_final_map"].size(), 287u);
+}

@@ -54,6 +54,16 @@ TEST(CliFlags, OptionalFlags) {
             "--allow-causal-qo-gt-kv");
 }
 
+TEST(CliFlags, NoNeedLse) {
+  Problem p = Problem::from_lengths({8}, {300}, 2, false, 8);
+  p.need_lse = false;
+  EXPECT_EQ(cli_flags(p),
+            std::string("--qo-lens 8 --kv-lens 300 --heads 2 --num-cu 8 --no-causal ") + kNoNeedLseFlag);
+  EXPECT_TRUE(is_cli_representable(p));
+  EXPECT_EQ(std::string(kNoNeedLseFlag), "--no-need-lse");
+  EXPECT_EQ(std::string(kNeedLseFlag), "--need-lse");
+}
+
 TEST(CliFlags, EveryWorkloadIsRepresentable) {
   for (const Workload& w : workloads()) EXPECT_TRUE(is_cli_representable(w.problem)) << w.name;
   Problem tiled = Problem::from_lengths({8}, {8}, 1, false, 1);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -26,14 +28,61 @@ TEST(Ledger, ParsesAndHasTheKnownDefects) {
   for (const LedgerEntry& e : ledger()) {
     EXPECT_TRUE(ids.insert(e.id).second) << e.id;
     EXPECT_FALSE(e.upstream.empty()) << e.id;
-    EXPECT_FALSE(e.cases.empty()) << e.id;
+    EXPECT_TRUE(!e.cases.empty() || !e.shows.empty()) << e.id;
   }
   for (const char* id : {"trailing_empty_kv", "causal_qo_gt_kv", "legacy_sizing_overflow",
-                         "legacy_minus1_fast_path", "decode_guard_n1_minus1"}) {
+                         "legacy_minus1_fast_path", "decode_guard_n1_minus1", "need_lse_false_merge",
+                         "softmax_scale_default", "stub_granularity_defaults", "gqa_ratio_unused"}) {
     EXPECT_TRUE(ids.count(id)) << id;
   }
   EXPECT_THROW(parse_ledger("{"), InputError);
   EXPECT_THROW(parse_ledger(R"({"entries": [{"id": "x"}]})"), InputError);
+}
+
+// The "shows" records: a command line (run by cli/tests, CliLedger.EveryShowPrintsWhatItRecords) or a test
+// that exists in the source tree.
+TEST(Ledger, ShowsAreWellFormedAndTheirTestsExist) {
+  int commands = 0, tests = 0;
+  for (const LedgerEntry& e : ledger()) {
+    for (const LedgerShow& sh : e.shows) {
+      SCOPED_TRACE(e.id + "/" + sh.name);
+      EXPECT_FALSE(sh.says.empty());
+      for (const std::string& a : sh.args) {  // passed through a shell by the CLI test: no quoting needed
+        EXPECT_EQ(a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._,=/-"),
+                  std::string::npos)
+            << a;
+      }
+      if (!sh.args.empty()) {
+        ++commands;
+        continue;
+      }
+      ++tests;
+      const auto sep = sh.test.find("::");
+      ASSERT_NE(sep, std::string::npos) << sh.test << ": PATH::NAME";
+      const std::string path = sh.test.substr(0, sep), name = sh.test.substr(sep + 2);
+      std::ifstream in(std::string(MLAPS_SOURCE_DIR) + "/" + path);
+      ASSERT_TRUE(in.good()) << path << " does not exist";
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string want = "def " + name + "(";
+      if (const auto dot = name.find('.'); dot != std::string::npos)  // GoogleTest Suite.Name
+        want = "(" + name.substr(0, dot) + ", " + name.substr(dot + 1) + ")";
+      EXPECT_NE(text.find(want), std::string::npos) << path << " has no " << want;
+    }
+  }
+  EXPECT_GE(commands, 8);
+  EXPECT_GE(tests, 3);
+  const char* base = R"({"entries": [{"id": "x", "title": "t", "upstream": "u", "shows": [)";
+  EXPECT_THROW(parse_ledger(std::string(base) + R"({"name": "n", "says": "s"}]}]})"), InputError);
+  EXPECT_THROW(parse_ledger(std::string(base) + R"({"name": "n", "says": "s", "args": ["plan"]}]}]})"),
+               InputError);  // a command without the text it prints
+  EXPECT_THROW(
+      parse_ledger(std::string(base) +
+                   R"({"name": "n", "says": "s", "args": ["plan"], "expect": ["x"], "test": "a::b"}]}]})"),
+      InputError);
+  EXPECT_THROW(parse_ledger(R"({"entries": [{"id": "x", "title": "t", "upstream": "u"}]})"), InputError);
+  EXPECT_EQ(
+      parse_ledger(std::string(base) + R"({"name": "n", "says": "s", "test": "a::b"}]}]})")[0].shows.size(),
+      1u);
 }
 
 // Each case reproduces its recorded violations exactly (counts per invariant, distinct tiles per invariant).

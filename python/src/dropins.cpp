@@ -97,10 +97,7 @@ void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb
   } catch (const InputError& e) {
     throw_value_error(e);
   }
-  if (!need_lse)
-    throw ArgError(
-        "need_lse: False (upstream's final #3606 form keeps -1 direct writes) is not modelled yet "
-        "(issue 13); mlaps plans as need_lse=True");
+  p.need_lse = need_lse;  // the merged #3606 form's flag (Problem::need_lse)
 
   array_arg<uint64_t>("work_metadata_ptrs", work_metadata_ptrs, {2}, false);  // never written on the PS path
   int32_t* wi = array_arg<int32_t>("work_indptr", work_indptr, {int64_t{p.num_cu} + 1}, true, &wi_a);

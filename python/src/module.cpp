@@ -108,7 +108,8 @@ pyb::list policies_py() {
     out.append(pyb::dict("name"_a = std::string(d.name), "summary"_a = std::string(d.summary),
                          "upstream_shape"_a = d.traits.upstream_shape,
                          "reduce"_a = std::string(reduce_name(d.traits.reduce)),
-                         "sizing"_a = std::string(sizing_name(d.traits.sizing))));
+                         "sizing"_a = std::string(sizing_name(d.traits.sizing)),
+                         "need_lse"_a = std::string(lse_rule_name(d.traits.need_lse))));
   }
   return out;
 }
@@ -167,6 +168,7 @@ PYBIND11_MODULE(_mlaps, m) {
       .def_readwrite("tile_q", &Problem::tile_q)
       .def_readwrite("tile_kv", &Problem::tile_kv)
       .def_readwrite("allow_causal_qo_gt_kv", &Problem::allow_causal_qo_gt_kv)
+      .def_readwrite("need_lse", &Problem::need_lse)
       .def_property_readonly("batch", &Problem::batch)
       .def_property_readonly("num_heads_q", &Problem::num_heads_q)
       .def_property_readonly("num_tokens", &Problem::num_tokens)
@@ -227,7 +229,8 @@ PYBIND11_MODULE(_mlaps, m) {
         "detail, tg, head, qo_start, qo_end, work); empty when the plan holds the contract (None: as `mlaps "
         "check` without --contract)");
   m.def("policies", &policies_py,
-        "the policy table, as `mlaps policies --format json`: name, summary, upstream_shape, reduce, sizing");
+        "the policy table, as `mlaps policies --format json`: name, summary, upstream_shape, reduce, sizing, "
+        "need_lse");
   m.def(
       "workloads",
       [] {

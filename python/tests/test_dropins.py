@@ -36,6 +36,26 @@ def test_equals_cli_dump_bytes(tmp_path, name, policy):
         assert arr.tobytes() == data, f"{name} {policy}: {file} differs from the CLI's dump"
 
 
+def test_need_lse_false_is_the_clis_no_need_lse(tmp_path):
+    """need_lse=False (the merged #3606 form): the seed scenario's whole tiles keep -1, byte for byte the CLI's
+    `--no-need-lse` dump; need_lse=True gives every piece a slot."""
+    name = "seed_ctx1200_qo8_b16_h16_noncausal"
+    p = mlaps.workload(name)
+    cli("plan", "--workload", name, "--no-need-lse", "--write-aiter-dump", tmp_path / "d", "--format", "json")
+    qo, kv, ctx = indptrs(p)
+    for need_lse in (False, True):
+        bufs = buffers(p, "aiter")
+        mlaps.get_ps_metadata_v1(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, *bufs, **dropin_args(p),
+                                 num_cu=p.num_cu, policy="aiter", need_lse=need_lse)
+        direct = int((bufs[2][:, 1] == -1).sum())
+        if need_lse:
+            assert direct == 0
+        else:
+            assert direct == 256, name
+            for arr, file in zip(bufs[1:], DUMP_BUFFERS):
+                assert arr.tobytes() == (tmp_path / "d" / f"{file}.bin").read_bytes(), file
+
+
 @pytest.mark.parametrize("policy", ["aiter", "aiter-legacy"])
 def test_info_shapes_are_upstreams(policy):
     """(2,) uint64, (num_cu+1,), (max_works, 8), (qo_tile_cnt+1,), (qo_tile_cnt, 2), (max_partials,) int32."""
@@ -72,6 +92,27 @@ def test_granularity_defaults_are_the_python_stubs_16_16():
     assert np.array_equal(bufs[1], want.work_indptr)
     assert np.array_equal(bufs[2][:n], want.work_info) and not bufs[2][n:].any()
     assert np.array_equal(bufs[4][:want.num_reduce_entries], want.reduce_final_map)
+
+
+def test_gqa_ratio_is_unused():
+    """Upstream reads gqa_ratio nowhere (v1_2_host.cuh:275; ledger gqa_ratio_unused): the plan is the same for every
+    gqa_ratio, and q-head ranges follow qhead_granularity alone."""
+    p = mlaps.Problem.from_lengths([300, 40], [900, 40], heads=4, causal=True, num_cu=16)
+    qo, kv, ctx = indptrs(p)
+
+    def plan(gqa_ratio, qhead_granularity):
+        bufs = buffers(p)
+        mlaps.get_ps_metadata_v1(qo, kv, ctx, gqa_ratio, 4, *bufs, qhead_granularity=qhead_granularity,
+                                 kvlen_granularity=128, block_size=1, num_cu=16)
+        return bufs
+
+    one = plan(1, 1)
+    for gqa in (2, 8, 16):
+        assert all(np.array_equal(a, b) for a, b in zip(one[1:], plan(gqa, 1)[1:])), gqa
+    two = plan(1, 2)
+    widths = {(int(w[7]) >> 16) - (int(w[7]) & 0xFFFF) for w in two[2][:int(two[1][-1])]}
+    assert widths == {2}
+    assert {(int(w[7]) >> 16) - (int(w[7]) & 0xFFFF) for w in one[2][:int(one[1][-1])]} == {1}
 
 
 def test_granularity_pybind_spelling_1_1():
@@ -204,7 +245,6 @@ BAD_SCALARS = {
     "block_size 0": (dict(block_size=0), "block_size"),
     "int32 overflow": (dict(qlen_granularity=1 << 40), "qlen_granularity"),
     "policy": (dict(policy="fastest"), "policy"),
-    "need_lse False": (dict(need_lse=False), "need_lse"),
 }
 
 

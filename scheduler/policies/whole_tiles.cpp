@@ -21,9 +21,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <string>
 #include <vector>
 
+#include "scheduler/error.h"
 #include "scheduler/policy.h"
+#include "scheduler/sizing.h"
 
 namespace mlaps::policy_impl {
 
@@ -107,6 +111,25 @@ Capacity whole_tiles_capacity(const SizingInputs& in) {
   c.work_info = qtc * in.num_heads_k;
   c.reduce_partial_map = qtc;
   return c;
+}
+
+// The exact worst case over every batch within an engine's limits. THEOREM: with n = max_query_tiles(lim)
+// (theorem (1) of sizing_tight.cpp), works <= num_heads_k * n, partial_slots = reduce_entries =
+// reduce_partial_map <= n, and a batch with n tiles attains all four. PROOF: the plan above has exactly one
+// piece per query tile and K head (every tile, zero-KV ones included, is scheduled), tile k's slot is
+// qlen_granularity * k in global row order (slots 0 .. E-1 for E tiles), and one reduce entry of one partial
+// per tile: the counts are nhk * E, E, E, E for a batch of E tiles, whatever its KV lengths, and E <= n with
+// equality for fewest_tokens_batch(lim, n). QED. need_lse changes nothing (LseRule::kAlwaysSlots).
+TightBound whole_tiles_tight(const EngineLimits& lim) {
+  const int64_t n = max_query_tiles(lim);
+  if (int64_t{lim.num_heads_k} * n > std::numeric_limits<int32_t>::max()) {
+    throw InputError("num_heads_k", "the bound's work rows (" + std::to_string(int64_t{lim.num_heads_k} * n) +
+                                        ") overflow upstream's int32 indices");
+  }
+  TightBound t;
+  t.bound = BufferCounts{int64_t{lim.num_heads_k} * n, n, n, n};
+  if (const auto b = fewest_tokens_batch(lim, n)) t.witness = *b;
+  return t;
 }
 
 }  // namespace mlaps::policy_impl

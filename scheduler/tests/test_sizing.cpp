@@ -204,10 +204,8 @@ struct Buffers {
 // buffer is too small).
 BufferCounts plan_into_bound(const EngineLimits& l, Policy policy, const BufferCounts& bound, const Batch& b,
                              Buffers& buf, PlanWorkspace& ws) {
-  const Problem p = problem_of(l, b);
-  const Policy plan_policy =
-      every_piece_has_slot(policy, l.need_lse) ? policy_named("aiter") : policy_named("aiter-legacy");
-  const PlanSizes s = make_plan_into(p, plan_policy, buf.spans(), ws, {.zero_tails = false});
+  const Problem p = problem_of(l, b);  // carries l.need_lse: the policy plans as it does for that flag
+  const PlanSizes s = make_plan_into(p, policy, buf.spans(), ws, {.zero_tails = false});
   int64_t slots = 0;
   for (int32_t w = 0; w < s.num_works; ++w) {
     const WorkInfo& wi = buf.work_info[static_cast<size_t>(w)];
@@ -246,6 +244,14 @@ std::vector<Config> configs() {
   // One sequence of tpc equal tiles (non-causal): each TG takes one tile whole, and one tile fewer leaves
   // tpc - 1 cuts: no batch reaches n + tpc - 1 (the bound is proven, not attained).
   add(limits(16 * 256, 1, 1, 16, false), policy_named("aiter"), false);
+  // whole-tiles' own bound (one piece per tile and head, one slot and entry per tile): need_lse changes
+  // nothing.
+  const Policy whole = policy_named("whole-tiles");
+  add(limits(8192, 256, 16, 256, true), whole);
+  add(limits(2000, 8, 1, 16, true), whole);
+  add(limits(300, 300, 1, 64, false, 200), whole);
+  add(limits(700, 6, 3, 12, true, 1000, 2), whole);
+  add(nolse, whole);
   return v;
 }
 
@@ -313,6 +319,47 @@ TEST(TightBound, RandomBatchesFitAndWitnessesAttain) {
     EXPECT_GE(planned, 9900);
     RecordProperty(describe(cfg.lim, cfg.policy), "random max slots " + std::to_string(*most.partial_slots) +
                                                       " of " + std::to_string(*t.bound.partial_slots));
+  }
+}
+
+TEST(TightBound, WholeTilesIsOnePiecePerTile) {
+  // T 8192, S 256: n = 287 tiles at most; 16 heads: 16 x 287 works, 287 slots, entries, partials.
+  const Policy whole = policy_named("whole-tiles");
+  const TightBound t = tight_bound(limits(8192, 256, 16, 256, true), whole);
+  EXPECT_EQ(t.bound, (BufferCounts{16 * 287, 287, 287, 287}));
+  EXPECT_TRUE(t.exact());
+  EngineLimits nolse = limits(8192, 256, 16, 256, true);
+  nolse.need_lse = false;
+  EXPECT_EQ(tight_bound(nolse, whole).bound, t.bound);
+  // Causal with L = 300 (2 tiles of 256 per sequence at most), S 3, T 2000: n = 3 + min(7, 3) = 6.
+  EXPECT_EQ(tight_bound(limits(2000, 3, 1, 8, true, 300), whole).bound, (BufferCounts{6, 6, 6, 6}));
+  EXPECT_EQ(max_query_tiles(limits(2000, 3, 1, 8, true, 300)), 6);
+  // Every tile a piece: the legacy formula's 2 (tpc - 1) * mq partials at 128 heads (tpc 2: 2 * 32 = 64)
+  // overflow at the fewest-token batch of 65 tiles (65 single-token sequences).
+  const EngineLimits l128 = limits(8192, 256, 128, 256, true);
+  const OverflowSearch o =
+      smallest_overflow(l128, whole, compute_capacity(l128.upstream_inputs(), SizingFormula::kLegacy));
+  ASSERT_EQ(o.status, OverflowSearch::Status::kFound);
+  EXPECT_EQ(o.batch.qo_lens, std::vector<int32_t>(65, 1));
+  EXPECT_FALSE(o.proven_smallest);
+}
+
+TEST(TightBound, RefusesAPolicyWithoutADerivedBound) {
+  // A policy neither claiming upstream's shape nor giving its own bound: no number, a clear error.
+  const PolicyDef& whole = policy_named("whole-tiles").def();
+  const PolicyDef underived{.name = "underived",
+                            .summary = "test row",
+                            .traits = whole.traits,
+                            .plan = whole.plan,
+                            .capacity = whole.capacity,
+                            .tight = nullptr};
+  try {
+    tight_bound(limits(8192, 256, 16, 256, true), Policy(underived));
+    FAIL() << "a bound for a policy without one";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "--policy");
+    EXPECT_NE(std::string(e.what()).find("no tight bound is derived for 'underived'"), std::string::npos)
+        << e.what();
   }
 }
 
