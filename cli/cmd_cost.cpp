@@ -1,4 +1,5 @@
 // `mlaps cost`, `mlaps compare` and `mlaps trace gen`: what a plan costs on a device profile.
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/render_cost.h"
+#include "cost/fit.h"
 #include "cost/model.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
@@ -50,6 +52,64 @@ void warn_uncalibrated(const cost::CostProfile& prof) {
   }
 }
 
+// `mlaps cost fit`: the calibration's fit redone from its data file on any machine (cost/fit.h), with the
+// GPU runner's report files (cost/fit_report.cpp). Exit 0 when the held-out goal is met, 1 when not.
+void add_cost_fit_command(CLI::App& cost_app, CommandRunner& runner) {
+  auto* app = cost_app.add_subcommand(
+      "fit",
+      "refit a profile from a GPU calibration's calibration_data.json (exit 1: held-out goal not met)");
+  struct Opts {
+    std::string data, base = "h200-mlaps", out;
+    bool force = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app->add_option("--data", o->data, "calibration_data.json of a calibration run (at most 256 MiB)")
+      ->required();
+  app->add_option(
+         "--base-profile", o->base,
+         "profile whose name, slots, rows_per_pass, row_quantum, reduce_slots the fit keeps: a built-in "
+         "name or FILE.json")
+      ->capture_default_str();
+  app->add_option("--out", o->out, "write profile.json, holdout.md and timeline.svg into DIR");
+  app->add_flag("--force", o->force, "write into an --out folder that holds other files (ours are replaced)");
+  runner.on(app, [o]() -> int {
+    const cost::CostProfile base = [&] {
+      try {
+        return cost::load_profile(o->base);
+      } catch (const InputError& e) {  // load_profile names --profile(.key): say which flag it was
+        const std::string field = e.field(), what = e.what();
+        if (field.rfind("--profile", 0) != 0) throw;
+        throw InputError("--base-profile" + field.substr(9), what.substr(field.size() + 2));
+      }
+    }();
+    const std::string text = read_file_bounded("--data", o->data, cost::kMaxCalibrationBytes);
+    cost::CalibrationData data;
+    try {
+      data = cost::calibration_from_json_text(text);
+    } catch (const InputError& e) {
+      throw InputError("--data", e.what());
+    }
+    if (data.cases.empty())
+      throw InputError("--data", fmt::format("'{}' holds no calibration case", o->data));
+    const cost::FitResult fit = cost::fit_profile(data, base);
+    if (!o->out.empty()) {
+      OutputSet out;
+      out.add_dir("--out", o->out, cost::fit_report_files(data, fit), o->force);
+      out.commit();
+    }
+    std::string text_out =
+        fmt::format("fit of {} from {} ({}, {}): {} cases\n{}\n", fit.profile.name, o->data, data.device,
+                    data.date, data.cases.size(), cost::holdout_summary(fit));
+    for (int k = 0; k < cost::kNumCoeffs; ++k) {
+      text_out += fmt::format("  {:<24} {:.6g}\n", cost::coeff_name(k), fit.profile.c[k]);
+    }
+    if (!o->out.empty())
+      text_out += fmt::format("wrote {}/{{profile.json, holdout.md, timeline.svg}}\n", o->out);
+    std::fwrite(text_out.data(), 1, text_out.size(), stdout);
+    return fit.goal_met ? 0 : 1;
+  });
+}
+
 }  // namespace
 
 void add_cost_commands(CLI::App& root, CommandRunner& runner) {
@@ -67,6 +127,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
         ->capture_default_str();
     app->add_option("--format", o->format, "output: text | json")->capture_default_str();
     app->add_option("--svg", o->svg, "also draw the Gantt chart (TGs x time) into FILE.svg");
+    add_cost_fit_command(*app, runner);  // before `cost`'s own handler: the runner takes the first parsed
     runner.on(app, [o, app]() -> int {
       check_format(o->format);
       const cost::CostProfile prof = cost::load_profile(o->profile);
@@ -85,7 +146,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
                                     "policies side by side on the cost model over a workload, set or trace");
     struct Opts {
       std::string policies, workload, set, trace, format = "text", svg, profile = cost::kDefaultProfile;
-      uint64_t seed = 1;
+      std::string seed = "1";
       int64_t batches = 0;
       int num_cu = 0, threads = 0;
       bool quiet = false;
@@ -97,7 +158,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
     app->add_option("--workload", o->workload, "one named workload (`mlaps workloads`)");
     app->add_option("--set", o->set, "a workload set (`mlaps workloads --sets`)");
     app->add_option("--trace", o->trace, "a JSONL trace, one batch per line (`mlaps trace gen`)");
-    app->add_option("--seed", o->seed, "--set: generator seed")->capture_default_str();
+    app->add_option("--seed", o->seed, "--set: generator seed, in [0, 2^64)")->capture_default_str();
     app->add_option("--batches", o->batches, "--set: batches to generate (default: the set's)");
     app->add_option("--num-cu", o->num_cu, "override every batch's CU count");
     app->add_option("--profile", o->profile, "device profile: a built-in name or FILE.json")
@@ -112,8 +173,9 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       const int sources = !o->workload.empty() + !o->set.empty() + !o->trace.empty();
       if (sources != 1) throw InputError("--workload", "give exactly one of --workload, --set, --trace");
       if (o->num_cu < 0) throw InputError("--num-cu", "must be >= 1");
-      if (o->threads < 0) throw InputError("--threads", "must be >= 0");
+      checked_threads("--threads", o->threads);
       if (o->batches < 0 || o->batches > 10'000'000) throw InputError("--batches", "must be in [1, 10^7]");
+      const uint64_t seed = parse_seed("--seed", o->seed);
       const cost::CostProfile prof = cost::load_profile(o->profile);
       // Every batch as its kernel calls.
       std::vector<std::vector<Problem>> batches;
@@ -125,8 +187,8 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
         std::vector<TraceBatch> bs;
         if (!o->set.empty()) {
           const WorkloadSet& s = workload_set(o->set);
-          bs = generate_set(s, o->seed, o->batches > 0 ? o->batches : s.default_batches);
-          source = fmt::format("set {} (seed {})", o->set, o->seed);
+          bs = generate_set(s, seed, o->batches > 0 ? o->batches : s.default_batches);
+          source = fmt::format("set {} (seed {})", o->set, seed);
         } else {
           bs = read_trace(o->trace);
           source = "trace " + o->trace;
@@ -156,6 +218,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       std::string error;
       int64_t done = 0;
       const int nt = o->threads > 0 ? o->threads : omp_get_max_threads();
+      const bool json_out = o->format == "json";
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
       for (int64_t b = 0; b < nb; ++b) {
         try {
@@ -164,7 +227,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
             calls.reserve(batches[b].size());
             for (const Problem& p : batches[b]) {
               cost::PlanCost c = cost::evaluate(p, make_plan(p, pols[k]), prof);
-              c.tg_us.clear();
+              if (!json_out) c.tg_us.clear();  // JSON rows carry tg_us (every cost key, as `mlaps cost`)
               c.tg_start_us.clear();
               calls.push_back(std::move(c));
             }
@@ -197,20 +260,20 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
     trace->require_subcommand(1);
     auto* app = trace->add_subcommand("gen", "write K batches of a workload set, deterministic in the seed");
     struct Opts {
-      std::string set, out;
-      uint64_t seed = 1;
+      std::string set, out, seed = "1";
       int64_t batches = 0;
     };
     auto o = std::make_shared<Opts>();
     app->add_option("--set", o->set, "workload set (`mlaps workloads --sets`)")->required();
-    app->add_option("--seed", o->seed, "generator seed")->capture_default_str();
+    app->add_option("--seed", o->seed, "generator seed, in [0, 2^64)")->capture_default_str();
     app->add_option("--batches", o->batches, "batches to write")->required();
     app->add_option("--out", o->out, "write to FILE.jsonl instead of stdout");
     runner.on(app, [o]() -> int {
       if (o->batches < 1 || o->batches > 10'000'000) throw InputError("--batches", "must be in [1, 10^7]");
+      const uint64_t seed = parse_seed("--seed", o->seed);
       const WorkloadSet& s = workload_set(o->set);
       std::string text;
-      for (int64_t i = 0; i < o->batches; ++i) text += batch_to_json_line(s.batch(o->seed, i)) + "\n";
+      for (int64_t i = 0; i < o->batches; ++i) text += batch_to_json_line(s.batch(seed, i)) + "\n";
       if (o->out.empty()) {
         std::fwrite(text.data(), 1, text.size(), stdout);
       } else {

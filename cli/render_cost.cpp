@@ -309,7 +309,7 @@ json compare_json(const std::string& profile, const std::vector<std::string>& po
   j["profile"] = profile;
   json arr = json::array();
   for (const CompareRow& r : rows) {
-    json o = cost_json(r.cost, false);
+    json o = cost_json(r.cost, true);  // tg_us: the batch's calls' TG times, one call after another
     o["batch"] = r.batch;
     o["calls"] = r.cost.calls;
     arr.push_back(std::move(o));

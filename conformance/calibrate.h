@@ -6,8 +6,9 @@
 // Writes into out_dir: calibration_data.json (every measurement: what the fit reads, so a fit can be redone
 // on any machine), profile.json (the fitted profile: residuals, device, date), holdout.md (the table of
 // measured and predicted times, fit and held-out cases), timeline.svg (measured against predicted per-TG
-// busy time for the largest case). Returns 0 when the holdout goal is met (median |error| <= 10%, max <=
-// 25%), 1 when not, 2 without a GPU or on bad options.
+// busy time for the largest case); the reports come from cost/fit_report.cpp, as `mlaps cost fit` writes
+// them. Returns 0 when the holdout goal is met (median |error| <= 10%, max <= 25%), 1 when not, 2 without a
+// GPU or on bad options.
 #include <cstdint>
 #include <iosfwd>
 #include <string>

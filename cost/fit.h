@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cost/model.h"
+#include "scheduler/files.h"
 #include "scheduler/plan.h"
 #include "scheduler/problem.h"
 
@@ -29,6 +30,9 @@ struct CalibrationCase {
   Problem problem;
   double prefill_us = 0;  // measured prefill kernel time (events, median of reps)
   double reduce_us = 0;   // measured reduce kernel time (events, median of reps); 0: no reduce launched
+  // The reduce launched alone after a host sync (gpu::PlanTiming::reduce_isolated_us_median): a diagnostic,
+  // not fitted; 0 when not recorded (the first H200 run timed the reduce only this way, as reduce_us).
+  double reduce_isolated_us = 0;
   std::vector<double> tg_start_us, tg_end_us;  // globaltimer per TG, relative to the earliest start
   std::vector<double> item_us;                 // globaltimer per work item (work_info order)
 };
@@ -38,8 +42,10 @@ struct CalibrationData {
   std::string date;    // ISO date-time of the run (UTC)
   std::vector<CalibrationCase> cases;
 };
+// The largest calibration file read (the first H200 run's is 0.5 MB).
+inline constexpr uint64_t kMaxCalibrationBytes = uint64_t{256} << 20;
 std::string calibration_to_json_text(const CalibrationData& d);
-// Bounded (256 MiB) and checked: throws InputError naming the field.
+// Bounded (kMaxCalibrationBytes) and checked: throws InputError naming the field.
 CalibrationData calibration_from_json_text(const std::string& text);
 
 // Non-negative least squares min ||A x - b|| s.t. x >= 0 (A row-major m x n). Lawson-Hanson active set.
@@ -56,9 +62,26 @@ struct FitResult {
   std::vector<CaseError> cases;       // every case, fit and held out
   double holdout_median_abs_err = 0;  // relative, over held-out prefill and reduce times
   double holdout_max_abs_err = 0;
+  // The same over the held-out prefill times alone and the held-out reduce times alone.
+  double holdout_prefill_median_abs_err = 0, holdout_prefill_max_abs_err = 0;
+  double holdout_reduce_median_abs_err = 0, holdout_reduce_max_abs_err = 0;
   bool goal_met = false;  // median <= 10% and max <= 25%
 };
 // `base` gives slots, rows_per_pass, row_quantum, reduce_slots, name, kernel; the coefficients are fitted.
 FitResult fit_profile(const CalibrationData& data, const CostProfile& base);
+
+// The fit's report files, one renderer for the GPU runner (conformance/calibrate.cpp) and `mlaps cost fit`
+// (cost/fit_report.cpp). holdout.md: the goal line, the held-out figures (all, prefill, reduce) and a row
+// per case, measured against predicted.
+std::string holdout_markdown(const CalibrationData& data, const FitResult& fit);
+// Measured (globaltimer) against predicted (`prof`) start and busy time per TG of the largest case (the most
+// busy TGs, then the longest measured prefill), with axis ticks and a legend; "" when no case has per-TG
+// timings.
+std::string timeline_svg(const CalibrationData& data, const CostProfile& prof);
+// profile.json, holdout.md and (when some case has per-TG timings) timeline.svg, for an OutputSet folder.
+std::vector<DirFile> fit_report_files(const CalibrationData& data, const FitResult& fit);
+// One line: "held-out median |error| 3.7%, max 57.0% (prefill 2.1% / 10.5%, reduce 7.6% / 57.0%): GOAL NOT
+// MET".
+std::string holdout_summary(const FitResult& fit);
 
 }  // namespace mlaps::cost

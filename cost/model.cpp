@@ -331,6 +331,7 @@ PlanCost combine(const std::vector<PlanCost>& calls) {
     t.max_piece_us = std::max(t.max_piece_us, c.max_piece_us);
     t.busy_sum_us += c.busy_sum_us;
     t.calls += c.calls;
+    t.tg_us.insert(t.tg_us.end(), c.tg_us.begin(), c.tg_us.end());
     sum_max += c.max_tg_us;
     sum_mean += c.mean_tg_us;
     sum_area += c.area_us;

@@ -37,6 +37,23 @@
 //   (the blocks are many and short: the list-scheduling bound, tight when #blocks >> reduce_slots)
 // total_us = prefill_us + reduce_us.
 //
+// The reduce on the H200 (gpu/reduce.hip: a 512-thread block per (entry, head), 4 rows at a time, each
+// thread merging its dim over the n partials in a serial loop; 10 us or more per kernel, where the plans of
+// the suite never fill the 528 block slots): the slowest block decides, and the slowest-block branch above
+// is that block's serial loop (rows x n reads on its path, rows writes, a fixed part). The first H200 run
+// (cost/profiles/h200-mlaps/, 2026-12-01) fits it where its measurement is the reduce's own work: over the
+// 69 held-out reduces whose prefill took < 8 ms, median |error| 6.6%, max 26.9% (the 17 others: up to 57%),
+// and fitted on the < 8 ms cases alone (an offline check, SciPy's NNLS on the same features), 4.4% and 22.0%
+// on those 69. Its misses are in the timing, not in the plan. That run timed the reduce launched alone after
+// a host sync: its event pair also spans the host's launch of the reduce, and the excess grew with the
+// prefill waited for before it (measured minus predicted, median: -1.3 us after < 1 ms of prefill, +6.5 us
+// after 4-16 ms, +26.2 us after 16-64 ms; most likely the host thread's wake-up after a long wait). Identical
+// reduce plans measured 11.5 us after a 0.5 ms prefill and 26.4 us after a 15 ms one
+// (seed_ctx1200_qo8_b16_h16 whole-tiles at 256 and 4 CUs, both held out): no function of the plan is within
+// 25% of both, so no reduce formula meets the goal on that data. The runner (gpu::time_plan) now times the
+// reduce queued behind its prefill, as a serving stream runs it, and the old way as reduce_isolated_us (a
+// diagnostic); holdout.md tabulates the reduce error by the prefill's length.
+//
 // Metrics (PlanCost): lower_bound_us = launch_us + max(sum_g T_g / min(num_tg, slots), tg_us + the largest
 // item_head_us) + reduce_us: no placement of the plan's indivisible pieces (a work item for one head) onto
 // the TGs beats it, so lower_bound_us <= total_us always (tested on random plans). imbalance = max_g T_g /
@@ -151,7 +168,8 @@ PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof);
 
 // A batch run as several kernel calls (new tokens, context chunks): times, counts and bytes add up;
 // imbalance = sum of slowest TGs / sum of mean TGs; idle_fraction over the summed places x makespans; tg_us
-// and tg_start_us are left empty. Profile and policy from the first call.
+// holds the calls' TG times one call after another (each call's tg_us, in call order; clear them first for
+// none) and tg_start_us is left empty. Profile and policy from the first call.
 PlanCost combine(const std::vector<PlanCost>& calls);
 
 // Reduce part only: the features of the whole reduce under the list-scheduling branch (sum / slots) for

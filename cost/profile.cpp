@@ -1,14 +1,14 @@
 #include "cost/profile.h"
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "scheduler/error.h"
+#include "scheduler/files.h"
 
 namespace mlaps::cost {
 
@@ -20,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int64_t kMaxProfileBytes = int64_t{1} << 20;
+constexpr uint64_t kMaxProfileBytes = uint64_t{1} << 20;
 
 std::string get_string(const json& j, const char* key, const std::string& prefix, bool required) {
   if (!j.contains(key)) {
@@ -49,7 +49,7 @@ constexpr Builtin kBuiltins[] = {{"mi355x-asm", &kProfileMi355xAsm}, {"h200-mlap
 }  // namespace
 
 CostProfile profile_from_json_text(const std::string& text, const std::string& prefix) {
-  if (static_cast<int64_t>(text.size()) > kMaxProfileBytes) {
+  if (text.size() > kMaxProfileBytes) {
     throw InputError(prefix, "is larger than 1 MiB");
   }
   json j;
@@ -148,24 +148,17 @@ const CostProfile* find_builtin_profile(std::string_view name) {
 
 CostProfile load_profile(const std::string& name_or_file) {
   if (const CostProfile* p = find_builtin_profile(name_or_file)) return *p;
-  namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_regular_file(name_or_file, ec)) {
+  if (!std::filesystem::exists(name_or_file, ec)) {
     std::string known;
     for (const auto& n : builtin_profile_names()) known += (known.empty() ? "" : ", ") + n;
     throw InputError(
         "--profile",
         fmt::format("'{}' is neither a built-in profile ({}) nor a readable JSON file", name_or_file, known));
   }
-  const auto size = fs::file_size(name_or_file, ec);
-  if (ec || static_cast<int64_t>(size) > kMaxProfileBytes) {
-    throw InputError("--profile", fmt::format("'{}' is larger than 1 MiB or unreadable", name_or_file));
-  }
-  std::ifstream f(name_or_file, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (!f && !f.eof()) throw InputError("--profile", fmt::format("cannot read '{}'", name_or_file));
-  return profile_from_json_text(ss.str(), "--profile");
+  // Bounded before reading (scheduler/files.h): a larger file, /dev/zero or a FIFO is refused naming
+  // --profile.
+  return profile_from_json_text(read_file_bounded("--profile", name_or_file, kMaxProfileBytes), "--profile");
 }
 
 }  // namespace mlaps::cost

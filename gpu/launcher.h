@@ -55,12 +55,17 @@ GpuRun run_plan(const Problem& problem, const Plan& plan, const AttnInputs& inpu
 
 // Timing of one plan for the cost model's calibration: one run of the prefill with global_timer() per TG
 // (start, end) and per work item (end), converted to microseconds from the earliest TG start; then `reps`
-// runs each of the plain prefill and of the reduce, timed with events (medians). No result is compared.
+// runs of prefill and reduce queued back to back on one stream, timed with three events (prefill: before
+// the prefill to after it; reduce: after the prefill to after the reduce, so the reduce is already queued
+// when its clock starts, as a serving stream runs it), medians; then `reps` runs of the reduce alone after
+// a host sync (its event pair then also spans the host's launch of the reduce: reduce_isolated_us, kept as
+// a diagnostic). No result is compared.
 struct PlanTiming {
   std::vector<double> tg_start_us, tg_end_us;
   std::vector<double> item_us;  // per work item: its end minus the previous end (or its TG's start)
   double prefill_us_median = 0;
-  double reduce_us_median = 0;  // 0 when the plan has no reduce entry
+  double reduce_us_median = 0;           // queued behind the prefill; 0 when the plan has no reduce entry
+  double reduce_isolated_us_median = 0;  // launched after a host sync (the first H200 run's measurement)
 };
 PlanTiming time_plan(const Problem& problem, const Plan& plan, const AttnInputs& inputs,
                      const NumericModel& model, int reps);

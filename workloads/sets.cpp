@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "scheduler/error.h"
+#include "scheduler/files.h"
 
 namespace mlaps {
 namespace {
@@ -326,19 +325,20 @@ TraceBatch batch_from_json_line(std::string_view line, int64_t line_no) {
 }
 
 std::vector<TraceBatch> read_trace(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
-    throw InputError("--trace", fmt::format("'{}' is not a readable file", path));
-  if (fs::file_size(path, ec) > (uint64_t{1} << 30)) throw InputError("--trace", "is larger than 1 GiB");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError("--trace", fmt::format("cannot read '{}'", path));
+  // Bounded before anything is read (scheduler/files.h): a larger file, /dev/zero or a FIFO that never ends
+  // is refused naming --trace.
+  const std::string text = read_file_bounded("--trace", path, kMaxTraceBytes);
   std::vector<TraceBatch> out;
-  std::string line;
   int64_t no = 0;
-  while (std::getline(f, line)) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
     ++no;
-    if (no > 10'000'000) throw InputError("--trace", "has more than 10^7 lines");
+    if (no > kMaxTraceLines)
+      throw InputError("--trace", fmt::format("has more than {} lines", kMaxTraceLines));
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     out.push_back(batch_from_json_line(line, no));
   }

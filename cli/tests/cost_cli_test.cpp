@@ -88,9 +88,20 @@ TEST(CliCost, TextAndGanttSvg) {
 }
 
 TEST(CliCost, ProfilesBuiltinFileAndBad) {
+  // The built-in H200 profile is fitted (no warning); a user's uncalibrated profile is warned about.
   const auto h = run("cost --workload noncausal_1x8192_h1 --profile h200-mlaps");
   ASSERT_EQ(h.code, 0) << h.out;
-  EXPECT_NE(h.out.find("uncalibrated"), std::string::npos) << h.out;
+  EXPECT_EQ(h.out.find("uncalibrated"), std::string::npos) << h.out;
+  const std::string unc = tmp("uncalibrated.json");
+  {
+    auto j = nlohmann::json::parse(slurp(std::string(MLAPS_SOURCE_DIR) + "/cost/profiles/h200-mlaps.json"));
+    j["status"] = "uncalibrated";
+    std::ofstream(unc) << j.dump();
+  }
+  const auto u = run("cost --workload noncausal_1x8192_h1 --profile " + unc);
+  ASSERT_EQ(u.code, 0) << u.out;
+  EXPECT_NE(u.out.find("uncalibrated"), std::string::npos) << u.out;
+  fs::remove(unc);
   const auto bad = run("cost --workload noncausal_1x8192_h1 --profile nosuch");
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("--profile"), std::string::npos) << bad.out;
@@ -123,6 +134,7 @@ TEST(CliCompare, JsonSchemaAndRatios) {
     auto expected = kCostKeys;
     expected.insert("batch");
     expected.insert("calls");
+    expected.insert("tg_us");
     EXPECT_EQ(keys(row), expected);
   }
   EXPECT_EQ(keys(j["summary"]), (std::set<std::string>{"aiter", "aiter-legacy"}));
@@ -164,6 +176,87 @@ TEST(CliCompare, BadInputNamesTheFlagOrLine) {
   const auto set = run("compare --policies aiter --set nosuch");
   EXPECT_EQ(set.code, 2);
   EXPECT_NE(set.out.find("--set"), std::string::npos);
+}
+
+// A sparse file of `bytes` (its size is checked before anything is read).
+std::string sparse(const std::string& name, uintmax_t bytes) {
+  const std::string f = tmp(name);
+  std::ofstream(f) << "x";
+  fs::resize_file(f, bytes);
+  return f;
+}
+
+TEST(CliCompare, OversizedInputsAndBadSeedsAreRefusedNamingTheFlag) {
+  const std::string big_profile = sparse("big_profile.json", (uintmax_t{1} << 20) + 1);
+  const auto p = run("cost --workload causal_1x8192_h1 --profile " + big_profile);
+  EXPECT_EQ(p.code, 2);
+  EXPECT_NE(p.out.find("--profile"), std::string::npos) << p.out;
+  const auto pc = run("compare --policies aiter --workload causal_1x8192_h1 --profile " + big_profile);
+  EXPECT_EQ(pc.code, 2);
+  EXPECT_NE(pc.out.find("--profile"), std::string::npos) << pc.out;
+  fs::remove(big_profile);
+  const std::string big_trace = sparse("big_trace.jsonl", (uintmax_t{1} << 30) + 1);
+  const auto t = run("compare --policies aiter --trace " + big_trace + " --quiet");
+  EXPECT_EQ(t.code, 2);
+  EXPECT_NE(t.out.find("--trace"), std::string::npos) << t.out;
+  fs::remove(big_trace);
+  for (const char* seed : {"-1", "1e3", "18446744073709551616", "x"}) {
+    const auto g = run(std::string("trace gen --set decode-like --batches 1 --seed ") + seed);
+    EXPECT_EQ(g.code, 2) << seed << ": " << g.out;
+    EXPECT_NE(g.out.find("--seed"), std::string::npos) << seed << ": " << g.out;
+    const auto c =
+        run(std::string("compare --policies aiter --set decode-like --batches 1 --quiet --seed ") + seed);
+    EXPECT_EQ(c.code, 2) << seed << ": " << c.out;
+    EXPECT_NE(c.out.find("--seed"), std::string::npos) << seed << ": " << c.out;
+  }
+  // The largest seed is a seed.
+  EXPECT_EQ(run("trace gen --set decode-like --batches 1 --seed 18446744073709551615").code, 0);
+}
+
+// `mlaps cost fit` on the committed H200 data writes what the GPU runner's calibration wrote: the committed
+// profile and holdout table, byte for byte (exit 1: the first run's held-out goal is not met).
+TEST(CliCostFit, RefitsTheCommittedDataAsTheGpuRunDid) {
+  const std::string src = std::string(MLAPS_SOURCE_DIR) + "/cost/profiles/";
+  const std::string out = tmp("fit");
+  const auto r = run("cost fit --data " + src + "h200-mlaps/calibration_data.json --out " + out, false);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("GOAL NOT MET"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reduce_massive_read_us"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(out + "/profile.json"), slurp(src + "h200-mlaps.json"));
+  EXPECT_EQ(slurp(out + "/holdout.md"), slurp(src + "h200-mlaps/holdout.md"));
+  EXPECT_EQ(slurp(out + "/timeline.svg"), slurp(src + "h200-mlaps/timeline.svg"));
+  // Our own files are replaced on a second run; a folder with someone else's file is refused without --force.
+  EXPECT_EQ(run("cost fit --data " + src + "h200-mlaps/calibration_data.json --out " + out).code, 1);
+  std::ofstream(out + "/notes.txt") << "mine";
+  const auto refused = run("cost fit --data " + src + "h200-mlaps/calibration_data.json --out " + out);
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.out.find("--out"), std::string::npos) << refused.out;
+  EXPECT_EQ(run("cost fit --force --data " + src + "h200-mlaps/calibration_data.json --out " + out).code, 1);
+  EXPECT_EQ(slurp(out + "/notes.txt"), "mine");
+  fs::remove_all(out);
+}
+
+TEST(CliCostFit, BadInputNamesTheFlag) {
+  auto expect_2 = [](const std::string& args, const std::string& needle) {
+    const auto r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << args << ": " << r.out;
+  };
+  expect_2("cost fit", "--data");
+  expect_2("cost fit --data " + tmp("nosuch.json"), "--data");
+  const std::string bad = tmp("bad.json");
+  std::ofstream(bad) << "{\"cases\": [{\"name\": \"x\"}]}";
+  expect_2("cost fit --data " + bad, "--data: calibration.cases[0]");
+  std::ofstream(bad) << "not json";
+  expect_2("cost fit --data " + bad, "--data");
+  std::ofstream(bad) << "{\"cases\": []}";
+  expect_2("cost fit --data " + bad, "no calibration case");
+  fs::remove(bad);
+  const std::string big = sparse("big_data.json", (uintmax_t{256} << 20) + 1);
+  expect_2("cost fit --data " + big, "--data");
+  fs::remove(big);
+  const std::string data = std::string(MLAPS_SOURCE_DIR) + "/cost/profiles/h200-mlaps/calibration_data.json";
+  expect_2("cost fit --data " + data + " --base-profile nosuch", "--base-profile");
 }
 
 TEST(CliWorkloads, SetsAreListed) {

@@ -201,8 +201,14 @@ TEST(CostProfiles, BuiltinsLoadAndSayWhereEveryValueCameFrom) {
     EXPECT_EQ(q.slots, p->slots);
   }
   EXPECT_TRUE(find_builtin_profile("mi355x-asm")->calibrated());
-  // Never fitted numbers without a fit: the H200 profile says it is uncalibrated.
-  EXPECT_FALSE(find_builtin_profile("h200-mlaps")->calibrated());
+  // The H200 profile is the fit of the first H200 calibration run (cost/profiles/h200-mlaps/): it says so,
+  // with its device, date and residuals (fit_test.cpp refits it from the committed data).
+  const CostProfile* h200 = find_builtin_profile("h200-mlaps");
+  EXPECT_TRUE(h200->calibrated());
+  EXPECT_EQ(h200->status, "fitted");
+  EXPECT_NE(h200->device.find("H200"), std::string::npos) << h200->device;
+  EXPECT_FALSE(h200->date.empty());
+  EXPECT_NE(h200->fit_json.find("\"cases\""), std::string::npos);
 }
 
 TEST(CostProfiles, BadProfilesNameTheField) {

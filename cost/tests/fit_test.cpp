@@ -1,10 +1,13 @@
 // The fit: NNLS on known systems, and a whole calibration round trip on synthetic measurements made from a
 // known profile (what the GPU run would record if the model were exact): the fit must recover it.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "cost/fit.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
+#include "scheduler/files.h"
 #include "scheduler/policy.h"
 
 namespace mlaps::cost {
@@ -84,6 +87,58 @@ TEST(Fit, RecoversAKnownProfileAndPassesTheHoldout) {
   const CostProfile q = profile_from_json_text(profile_to_json_text(r.profile));
   EXPECT_FALSE(q.fit_json.empty());
   EXPECT_TRUE(q.calibrated());
+}
+
+// The committed profile is what the fit makes of the committed data: `mlaps cost fit` and the GPU runner's
+// calibration (both cost::fit_profile) reproduce cost/profiles/h200-mlaps.json from
+// cost/profiles/h200-mlaps/calibration_data.json on any machine.
+TEST(Fit, CommittedH200ProfileIsTheFitOfItsData) {
+  const std::string path = std::string(MLAPS_SOURCE_DIR) + "/cost/profiles/h200-mlaps/calibration_data.json";
+  const CalibrationData data =
+      calibration_from_json_text(read_file_bounded("data", path, kMaxCalibrationBytes));
+  ASSERT_EQ(data.cases.size(), 258u);
+  const CostProfile& committed = *find_builtin_profile("h200-mlaps");
+  const FitResult r = fit_profile(data, committed);
+  for (int k = 0; k < kNumCoeffs; ++k) {
+    EXPECT_NEAR(r.profile.c[k], committed.c[k], 1e-9 * std::max(1.0, committed.c[k])) << coeff_name(k);
+  }
+  EXPECT_EQ(r.profile.device, committed.device);
+  EXPECT_EQ(r.profile.date, committed.date);
+  EXPECT_EQ(r.profile.note, committed.note);
+  // The reports: a row per case under the summary line; the timeline of the largest case.
+  const std::vector<DirFile> files = fit_report_files(data, r);
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0].name, "profile.json");
+  EXPECT_EQ(files[1].name, "holdout.md");
+  EXPECT_EQ(files[2].name, "timeline.svg");
+  const std::string md(files[1].blob.bytes(), files[1].blob.size);
+  EXPECT_NE(md.find(holdout_summary(r)), std::string::npos);
+  for (const CalibrationCase& c : data.cases) {
+    EXPECT_NE(md.find("| " + c.name + " | " + c.policy + " | "), std::string::npos) << c.name;
+  }
+  EXPECT_NE(md.find("| >= 64 ms | 2 |"), std::string::npos);  // the reduce error by prefill length
+  const std::string svg(files[2].blob.bytes(), files[2].blob.size);
+  EXPECT_NE(svg.find("causal_1x16384_h1/cu256"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  // The first run's figures (README): prefill meets the goal, the reduce's event timing does not
+  // (cost/model.h says why: launch latency after a long host wait, not the reduce's work).
+  EXPECT_FALSE(r.goal_met);
+  EXPECT_LE(r.holdout_prefill_max_abs_err, 0.25);
+  EXPECT_LE(r.holdout_median_abs_err, 0.10);
+  EXPECT_GT(r.holdout_reduce_max_abs_err, 0.25);
+}
+
+TEST(Fit, ReportsOfAPerfectFit) {
+  CostProfile truth = *find_builtin_profile("mi355x-asm");
+  const CalibrationData data = synthetic(truth);
+  const FitResult r = fit_profile(data, truth);
+  ASSERT_TRUE(r.goal_met);
+  EXPECT_NE(holdout_summary(r).find("goal met"), std::string::npos);
+  EXPECT_NE(holdout_markdown(data, r).find("| case0 | "), std::string::npos);
+  CalibrationData no_tg = data;
+  for (CalibrationCase& c : no_tg.cases) c.tg_start_us.clear();
+  EXPECT_EQ(timeline_svg(no_tg, r.profile), "");
+  EXPECT_EQ(fit_report_files(no_tg, r).size(), 2u);  // no timeline without per-TG timings
 }
 
 TEST(Fit, MismatchedDataIsRejected) {
