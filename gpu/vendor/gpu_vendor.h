@@ -120,8 +120,10 @@ __device__ inline uint64_t global_timer() {
   uint64_t t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
+#elif defined(__HIP_DEVICE_COMPILE__)
+  return static_cast<uint64_t>(wall_clock64());
 #else
-  return wall_clock64();
+  return 0;  // the host pass of a __device__ function (HIP 5.2 declares wall_clock64 for the device only)
 #endif
 }
 
