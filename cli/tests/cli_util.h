@@ -19,9 +19,8 @@ struct Result {
   std::string out;  // stdout + stderr
 };
 
-// `prefix` runs before the binary in the same shell (e.g. "cd DIR &&").
-inline Result mlaps(const std::string& args, const std::string& prefix = "") {
-  const std::string cmd = prefix + " " + std::string(MLAPS_BIN) + " " + args + " 2>&1";
+// Runs a shell command line; its stdout (and whatever the line redirects there) and its exit status.
+inline Result run_shell(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return {-1, "popen failed"};
   std::string out;
@@ -30,6 +29,11 @@ inline Result mlaps(const std::string& args, const std::string& prefix = "") {
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
   const int st = pclose(p);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// `prefix` runs before the binary in the same shell (e.g. "cd DIR &&").
+inline Result mlaps(const std::string& args, const std::string& prefix = "") {
+  return run_shell(prefix + " " + std::string(MLAPS_BIN) + " " + args + " 2>&1");
 }
 
 inline fs::path temp_dir(const std::string& name) {

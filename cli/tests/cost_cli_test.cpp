@@ -12,25 +12,17 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-};
+using mlaps_cli_test::Result;
 
 Result run(const std::string& args, bool with_stderr = true) {
-  const std::string cmd = std::string(MLAPS_BIN) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  return mlaps_cli_test::run_shell(std::string(MLAPS_BIN) + " " + args +
+                                   (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 std::string tmp(const std::string& name) {
