@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 #include "scheduler/sizing.h"
 #include "sim/model.h"
 
@@ -146,13 +147,13 @@ void add_sizing_command(CLI::App& root, CommandRunner& runner) {
       return 0;
     }
 
-    const int64_t nc = std::gcd(lim.num_heads_k, lim.num_cu);
+    const ClusterGeometry geo = cluster_geometry(lim.num_heads_k, lim.num_cu);
     std::string s = fmt::format(
         "limits: T {} tokens, S {} sequences, {} K heads x gqa {}, {} CUs = {} clusters x {} TGs, {}, "
         "max_kvlen "
         "{}, tiles {}x{}, {}, policy {}\n\n",
-        lim.max_num_batched_tokens, lim.max_num_seqs, lim.num_heads_k, lim.gqa_ratio, lim.num_cu, nc,
-        lim.num_cu / nc, lim.causal ? "causal" : "non-causal",
+        lim.max_num_batched_tokens, lim.max_num_seqs, lim.num_heads_k, lim.gqa_ratio, lim.num_cu,
+        geo.num_clusters, geo.tgs_per_cluster, lim.causal ? "causal" : "non-causal",
         lim.max_kvlen ? std::to_string(*lim.max_kvlen) : "-", lim.tile_q, lim.tile_kv,
         lim.need_lse ? "need_lse" : "no need_lse", policy.name());
     s += fmt::format("{:<16} {:>10} {:>14} {:>15} {:>19} {:>15} {:>12}\n", "bound", "works", "partial_slots",

@@ -11,13 +11,13 @@ namespace mlaps::cli {
 
 std::string plan_text(const Problem& p, const Plan& plan, const Capacity& cap, const cost::PlanCost* cost) {
   std::string s;
-  const int32_t num_clusters = std::gcd(p.num_heads_k, p.num_cu);
+  const ClusterGeometry geo = cluster_geometry(p);
   const auto tiles = make_query_tiles(p);
   int32_t minus_one = 0;
   for (const auto& w : plan.work_info) minus_one += w.partial_o_loc == -1;
   s += fmt::format(
       "policy {} | {} sequences, {} K heads x gqa {}, {} CUs = {} clusters x {} TGs, {}, block_size {}\n",
-      plan.policy, p.batch(), p.num_heads_k, p.gqa_ratio, p.num_cu, num_clusters, p.num_cu / num_clusters,
+      plan.policy, p.batch(), p.num_heads_k, p.gqa_ratio, p.num_cu, geo.num_clusters, geo.tgs_per_cluster,
       p.causal ? "causal" : "non-causal", p.block_size);
   s += fmt::format(
       "query tiles {} | works {} (capacity {}) | direct-write works (pol -1) {} | reduce entries {} "

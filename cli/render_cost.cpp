@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/render.h"
+#include "scheduler/geometry.h"
 
 namespace mlaps::cli {
 namespace {
@@ -104,10 +105,11 @@ std::string cost_svg(const Problem& p, const Plan& plan, const cost::PlanCost& c
                      const cost::CostProfile& prof) {
   const int32_t ntg = plan.num_tg();
   // One cluster, when every other cluster repeats its pieces (contract 2.1).
-  const int32_t clusters = std::gcd(std::max(1, p.num_heads_k), std::max(1, p.num_cu));
+  const ClusterGeometry geo = cluster_geometry(std::max(1, p.num_heads_k), std::max(1, p.num_cu));
+  const int32_t clusters = geo.num_clusters;
   int32_t rows = ntg, repeats = 1;
   if (clusters > 1 && ntg == p.num_cu) {
-    const int32_t tpc = ntg / clusters;
+    const int32_t tpc = geo.tgs_per_cluster;
     bool all = true;
     for (int32_t g = tpc; all && g < ntg; ++g) all = same_pieces(plan, g, g % tpc);
     if (all) {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 
 namespace mlaps::cost {
 namespace {
@@ -214,8 +215,9 @@ PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
   pc.tg_start_us.assign(std::max(0, ntg), 0.0);
 
   // TGs of one cluster size apart repeat the same pieces (contract 2.1): compare and copy.
-  const int32_t clusters = std::gcd(std::max(1, p.num_heads_k), std::max(1, p.num_cu));
-  const int32_t tpc = ntg == p.num_cu ? p.num_cu / clusters : 0;
+  const int32_t tpc =
+      ntg == p.num_cu ? cluster_geometry(std::max(1, p.num_heads_k), std::max(1, p.num_cu)).tgs_per_cluster
+                      : 0;
   std::vector<TgAgg> agg(std::max(0, ntg));
   const WorkInfo* works = plan.work_info.data();
   for (int32_t g = 0; g < ntg; ++g) {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 #include "scheduler/policy.h"
 
 namespace mlaps {
@@ -36,9 +37,8 @@ struct CeilDiv {
 int32_t fill_query_tiles(const Problem& p, std::vector<QTile>& tiles) {
   tiles.clear();
   const int32_t G = p.qlen_granularity();
-  const int32_t kvg = p.kvlen_granularity();
-  const int32_t bpu = kvg / p.block_size;
-  const int kvg_shift = std::countr_zero(static_cast<uint32_t>(kvg));  // kvg is a power of two (validated)
+  const int32_t bpu = p.kvlen_granularity() / p.block_size;
+  const KvUnits units_of(p);
   const CeilDiv ranges_of(G);
   int32_t total_units = 0;
   for (int32_t b = 0; b < p.batch(); ++b) {
@@ -50,9 +50,7 @@ int32_t fill_query_tiles(const Problem& p, std::vector<QTile>& tiles) {
       const int32_t local_start = r * G;
       const int32_t local_end = std::min(local_start + G, qo_len);
       const int32_t eff = p.causal ? std::min(kv_len - qo_len + local_end, kv_len) : kv_len;
-      // int32 division truncating toward zero: may be negative (2.5.3). A shift where the numerator is >= 0.
-      const int32_t num = eff + kvg - 1;
-      const int32_t units = num >= 0 ? num >> kvg_shift : num / kvg;
+      const int32_t units = units_of(eff);  // may be negative (2.5.3)
       tiles.push_back(QTile{b, local_start + p.qo_indptr[b], local_end + p.qo_indptr[b], units * bpu, eff});
       total_units += units;
     }
@@ -81,8 +79,7 @@ Geometry geometry(const Problem& p) {
 }  // namespace
 
 ClusterGeometry cluster_geometry(const Problem& p) {
-  const int32_t nc = std::gcd(p.num_heads_k, p.num_cu);
-  return ClusterGeometry{nc, p.num_cu / nc, p.num_heads_k / nc};
+  return cluster_geometry(p.num_heads_k, p.num_cu);
 }
 
 std::vector<QTile> make_query_tiles(const Problem& p) {
@@ -313,12 +310,7 @@ struct PlanCore {
   template <bool kCausal, bool kLegacy>
   Distributed distribute(int32_t total_units) const {
     const int32_t G = g.G, bs = g.bs, bpu = g.bpu, tpc = g.tpc;
-    const int32_t kvg = p.kvlen_granularity();
-    const int kvg_shift = std::countr_zero(static_cast<uint32_t>(kvg));  // a power of two (validated)
-    auto units_of = [kvg, kvg_shift](int32_t eff) {  // truncating toward zero, as upstream (2.5.3)
-      const int32_t num = eff + kvg - 1;
-      return num >= 0 ? num >> kvg_shift : num / kvg;
-    };
+    const KvUnits units_of(p);  // truncating toward zero, as upstream (2.5.3)
     const CeilDiv ranges_of(G);
     const int32_t* qo_indptr = p.qo_indptr.data();
     const int32_t* kv_indptr = p.kv_indptr.data();

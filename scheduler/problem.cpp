@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 
 namespace mlaps {
 namespace {
@@ -71,7 +72,7 @@ bool fast_sequence_pass(const Problem& p, int64_t G, int g_shift, int64_t kvg, i
     const int64_t pages = int64_t{ki[b + 1]} - ki[b];
     const int64_t kv = ctx[b];
     const int64_t n = (qo + G - 1) >> g_shift;
-    const int64_t units = (kv + kvg - 1) >> kvg_shift;
+    const int64_t units = (kv + kvg - 1) >> kvg_shift;  // KvUnits for kv >= 0, branch-free to vectorise
     const int64_t work = n * units;
     bad_any |= (qo < 0) | (pages < 0) | (kv < 0) | (pages * bs < kv) | (kv + kvg - 1 > kI32Max) |
                (int64_t{ki[b]} + units * bpu > kI32Max) | (work > unit_limit);
@@ -96,6 +97,11 @@ int32_t Problem::max_kv_len() const {
   int32_t m = 0;
   for (int32_t v : context_lens) m = std::max(m, v);
   return m;
+}
+
+ClusterGeometry cluster_geometry(int32_t num_heads_k, int32_t num_cu) {
+  const int32_t nc = std::gcd(num_heads_k, num_cu);
+  return ClusterGeometry{nc, num_cu / nc, num_heads_k / nc};
 }
 
 Problem Problem::from_lengths(const std::vector<int32_t>& qo_lens, const std::vector<int32_t>& kv_lens,
@@ -178,6 +184,7 @@ ProblemTotals validate_problem(const Problem& p) {
   const int64_t G = p.qlen_granularity();
   const int64_t bpu = kvg / p.block_size;
   const int kvg_shift = std::countr_zero(static_cast<uint64_t>(kvg));
+  const KvUnits units_of(p);  // truncating division, as upstream (the fast path's shift takes kv >= 0 only)
   const int g_shift = is_pow2(G) ? std::countr_zero(static_cast<uint64_t>(G)) : -1;
   const bool check_causal = p.causal && !p.allow_causal_qo_gt_kv;
   int64_t abs_units = 0;
@@ -214,11 +221,6 @@ ProblemTotals validate_problem(const Problem& p) {
     }
     const int64_t n = g_shift >= 0 ? (qo + G - 1) >> g_shift : ceil_div(qo, G);
     ntiles += n;
-    // Truncating division, as upstream; kvg is a power of two, so a shift where the numerator is >= 0.
-    auto units_of = [&](int64_t eff) {
-      const int64_t num = eff + kvg - 1;
-      return num >= 0 ? num >> kvg_shift : num / kvg;
-    };
     int64_t max_blocks = 0;
     if (!p.causal) {  // every tile of a non-causal sequence sees the whole context
       const int64_t units = units_of(kv);
@@ -244,7 +246,7 @@ ProblemTotals validate_problem(const Problem& p) {
   if (int64_t{p.qo_indptr[B]} + G > kI32Max) {
     throw InputError("qo_indptr", "total query length + qlen_granularity overflows int32");
   }
-  const int64_t tpc = p.num_cu / std::gcd(p.num_heads_k, p.num_cu);
+  const int64_t tpc = cluster_geometry(p).tgs_per_cluster;
   if (G * (ntiles + tpc) > kI32Max) {
     throw InputError("qo_indptr",
                      "partial slot rows (qlen_granularity * (tiles + TGs per cluster)) overflow int32");

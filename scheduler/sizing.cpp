@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 #include "scheduler/policy.h"
 
 namespace mlaps {
@@ -33,8 +34,7 @@ Capacity compute_capacity(const SizingInputs& in, SizingFormula formula) {
   const int64_t cu = in.num_cu;
   const int64_t nhk = in.num_heads_k;
   const int64_t B = in.batch_size;
-  const int64_t nc = std::gcd(nhk, cu);
-  const int64_t cpc = cu / nc;  // CUs (thread groups) per cluster
+  const int64_t cpc = cluster_geometry(in.num_heads_k, in.num_cu).tgs_per_cluster;  // CUs (TGs) per cluster
   const int64_t mq = (int64_t{in.max_qlen} + in.qlen_granularity - 1) / in.qlen_granularity;
   const int64_t qtc = B * mq;  // query tiles the buffers allow for
 

@@ -55,6 +55,7 @@
 #include <random>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 #include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 
@@ -84,7 +85,7 @@ Ctx base_ctx(const EngineLimits& lim, Policy policy) {
   Ctx c{lim, policy, every_piece_has_slot(policy, lim.need_lse), 0, 0, 0, 0, 0, 0, 0, 0, {}};
   c.G = lim.qlen_granularity();
   c.kvg = lim.tile_kv;
-  c.tpc = lim.num_cu / std::gcd(lim.num_heads_k, lim.num_cu);
+  c.tpc = cluster_geometry(lim.num_heads_k, lim.num_cu).tgs_per_cluster;
   c.nhk = lim.num_heads_k;
   c.M = lim.max_kvlen ? cdiv(*lim.max_kvlen, c.kvg) : kUnbounded;
   const int64_t T = lim.max_num_batched_tokens;

@@ -51,7 +51,8 @@ class Validator {
   const ValidateOptions& opt_;
   std::vector<Violation> out_;
 
-  int32_t B_ = 0, G_ = 0, bs_ = 0, bpu_ = 0, gqa_ = 0, nhk_ = 0, nhq_ = 0, nc_ = 0, tpc_ = 0, khpc_ = 0;
+  int32_t B_ = 0, G_ = 0, bs_ = 0, bpu_ = 0, gqa_ = 0, nhk_ = 0, nhq_ = 0;
+  ClusterGeometry geo_{};
   int32_t average_ = 0, reminder_ = 0;
   bool legacy_contract_ = false;  // the pre-#3606 contract (-1 iff a tile is whole) instead of #3606's
   // -1 direct writes allowed (a tile's only piece per head): the legacy contract, or need_lse = false.
@@ -91,9 +92,7 @@ class Validator {
     gqa_ = p_.gqa_ratio;
     nhk_ = p_.num_heads_k;
     nhq_ = p_.num_heads_q();
-    nc_ = std::gcd(nhk_, p_.num_cu);
-    tpc_ = p_.num_cu / nc_;
-    khpc_ = nhk_ / nc_;
+    geo_ = cluster_geometry(p_);
     legacy_contract_ = opt_.contract && opt_.contract->traits().reduce == ReduceVersion::kLegacy;
     direct_ok_ = legacy_contract_ || !p_.need_lse;
     if (opt_.contract) {
@@ -120,13 +119,13 @@ class Validator {
       emission_.push_back(id);
       total_units += t.num_blocks / bpu_;
     }
-    average_ = total_units / tpc_;
-    reminder_ = total_units % tpc_;
+    average_ = total_units / geo_.tgs_per_cluster;
+    reminder_ = total_units % geo_.tgs_per_cluster;
     nworks_ = static_cast<int64_t>(plan_.work_info.size());
   }
 
   int64_t tg_capacity(int32_t tg) const {
-    const int32_t local = tg % tpc_;
+    const int32_t local = tg % geo_.tgs_per_cluster;
     return (int64_t{average_} + (local < reminder_ ? 1 : 0)) * bpu_;
   }
 
@@ -217,10 +216,11 @@ class Validator {
         head_of_[w] = lo / gqa_;
       }
       const int32_t tg = tg_of_[w];
-      if (tg >= 0 && tg < p_.num_cu && head_of_[w] >= 0 && tg / tpc_ != head_of_[w] / khpc_) {
+      if (tg >= 0 && tg < p_.num_cu && head_of_[w] >= 0 &&
+          tg / geo_.tgs_per_cluster != head_of_[w] / geo_.kheads_per_cluster) {
         add_work(inv::kClusterHeads,
-                 fmt::format("work {} in TG {} (cluster {}) has K head {} of cluster {}", w, tg, tg / tpc_,
-                             head_of_[w], head_of_[w] / khpc_),
+                 fmt::format("work {} in TG {} (cluster {}) has K head {} of cluster {}", w, tg,
+                             tg / geo_.tgs_per_cluster, head_of_[w], head_of_[w] / geo_.kheads_per_cluster),
                  w);
       }
       const int32_t pol = wi.partial_o_loc;
@@ -404,10 +404,10 @@ class Validator {
       }
     }
     for (int32_t h = 0; h < nhk_; ++h) {
-      if (cuts[h] > tpc_ - 1) {
+      if (cuts[h] > geo_.tgs_per_cluster - 1) {
         add(inv::kCuts,
             fmt::format("K head {} has {} cut pieces, at most TGs per cluster - 1 = {}", h, cuts[h],
-                        tpc_ - 1),
+                        geo_.tgs_per_cluster - 1),
             -1, h * gqa_);
       }
     }
@@ -432,8 +432,8 @@ class Validator {
         const int32_t w = by_head_[i];
         const WorkInfo& wi = plan_.work_info[w];
         const int32_t tg = tg_of_[w];
-        cur.emplace_back(tg < 0 ? -1 : tg % tpc_, wi.batch_idx, wi.partial_o_loc, wi.qo_start, wi.qo_end,
-                         wi.kv_start, wi.kv_end, wi.kv_offset);
+        cur.emplace_back(tg < 0 ? -1 : tg % geo_.tgs_per_cluster, wi.batch_idx, wi.partial_o_loc, wi.qo_start,
+                         wi.qo_end, wi.kv_start, wi.kv_end, wi.kv_offset);
         if (wi.partial_o_loc >= 0) pols.emplace_back(wi.partial_o_loc, w);
         const int32_t t = tile_of_[w];
         if (t >= 0 && seen[t] != h) {

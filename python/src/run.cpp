@@ -25,8 +25,8 @@ using namespace pybind11::literals;
 namespace {
 
 num::Fp8Encoding encoding_arg(const std::string& s) {
-  if (s == "e4m3fn") return num::Fp8Encoding::kE4M3FN;
-  if (s == "e4m3fnuz") return num::Fp8Encoding::kE4M3FNUZ;
+  num::Fp8Encoding e{};
+  if (num::fp8_encoding_from_name(s, &e)) return e;
   throw ArgError(fmt::format("encoding: '{}' is not one of e4m3fn (gfx950), e4m3fnuz (gfx942)", s));
 }
 

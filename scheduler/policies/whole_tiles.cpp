@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 #include "scheduler/policy.h"
 #include "scheduler/sizing.h"
 
@@ -34,8 +35,8 @@ namespace mlaps::policy_impl {
 PlanSizes plan_whole_tiles(const Problem& p, const ProblemTotals& totals, PlanOutput& out, PlanWorkspace& ws,
                            const PlanIntoOptions& opt) {
   const int32_t G = p.qlen_granularity();
-  const int32_t kvg = p.kvlen_granularity();
-  const int32_t bpu = kvg / p.block_size;
+  const KvUnits units_of(p);
+  const int32_t bpu = p.kvlen_granularity() / p.block_size;
   const int32_t tpc = cluster_geometry(p).tgs_per_cluster;
   const int32_t ntiles = totals.num_tiles;
 
@@ -52,7 +53,7 @@ PlanSizes plan_whole_tiles(const Problem& p, const ProblemTotals& totals, PlanOu
     for (int32_t start = 0; start < qo_len; start += G) {
       const int32_t end = std::min(start + G, qo_len);
       const int32_t eff = p.causal ? std::min(kv_len - qo_len + end, kv_len) : kv_len;
-      const int32_t u = eff > 0 ? (eff + kvg - 1) / kvg : 0;
+      const int32_t u = std::max(0, units_of(eff));  // no visible key: no load
       const int32_t kv_end = std::min(kv_base + u * bpu, p.kv_indptr[b + 1]);
       const int32_t slot = G * static_cast<int32_t>(tile_work.size());
       tile_work.push_back(WorkInfo{b, slot, q0 + start, q0 + end, kv_base, kv_end, 0, 0});

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "scheduler/error.h"
+#include "scheduler/geometry.h"
 #include "scheduler/policy.h"
 #include "scheduler/problem.h"
 #include "test_util.h"
@@ -46,6 +47,36 @@ TEST(Problem, FromLengths) {
   EXPECT_EQ(field_of([] { Problem::from_lengths({1, -2}, {1, 5}, 1, true); }), "qo_lens[1]");
   EXPECT_EQ(field_of([] { Problem::from_lengths({1}, {-1}, 1, true); }), "kv_lens[0]");
   EXPECT_EQ(field_of([] { Problem::from_lengths({1}, {1}, 1, true, 256, 1, 0); }), "block_size");
+}
+
+// Upstream's cluster layout: gcd(K heads, CUs) clusters, the TG and K-head ranges of each.
+TEST(ClusterGeometry, GcdClusters) {
+  const ClusterGeometry g = cluster_geometry(12, 256);  // gcd 4: 4 clusters x 64 TGs, 3 K heads each
+  EXPECT_EQ(g.num_clusters, 4);
+  EXPECT_EQ(g.tgs_per_cluster, 64);
+  EXPECT_EQ(g.kheads_per_cluster, 3);
+  const ClusterGeometry one = cluster_geometry(Problem::from_lengths({1}, {1}, 3, false, 132));
+  EXPECT_EQ(one.num_clusters, 3);
+  EXPECT_EQ(one.tgs_per_cluster, 44);
+  EXPECT_EQ(one.kheads_per_cluster, 1);
+}
+
+// Upstream's unit count: int32 (or int64) division truncating toward zero (0 down to eff = -2 kvg + 2).
+TEST(KvUnits, TruncatingCeilDivision) {
+  Problem p = Problem::from_lengths({1}, {1}, 1, false, 1);
+  for (const int32_t tile_kv : {1, 16, 128, 256}) {
+    p.tile_kv = tile_kv;
+    const KvUnits units(p);
+    for (int32_t eff = -3 * tile_kv - 2; eff <= 3 * tile_kv + 2; ++eff) {
+      const int32_t want = (eff + tile_kv - 1) / tile_kv;  // C++ division truncates toward zero
+      EXPECT_EQ(units(eff), want) << "tile_kv " << tile_kv << ", eff " << eff;
+      EXPECT_EQ(units(int64_t{eff}), int64_t{want}) << "tile_kv " << tile_kv << ", eff " << eff;
+    }
+  }
+  p.tile_kv = 128;
+  EXPECT_EQ(KvUnits(p)(-254), 0);  // -127 / 128 truncates to 0
+  EXPECT_EQ(KvUnits(p)(-255), -1);
+  EXPECT_EQ(KvUnits(p)(129), 2);
 }
 
 TEST(ValidateProblem, AcceptsGoodProblems) {
