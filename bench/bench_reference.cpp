@@ -6,8 +6,7 @@
 #include <string>
 
 #include "bench/prepared.h"
-#include "reference/compare.h"
-#include "reference/reference.h"
+#include "bridge/reference_bridge.h"
 
 namespace mlaps::bench {
 namespace {
@@ -17,7 +16,7 @@ void bm_reference(benchmark::State& state, const BenchWorkload* w, int threads) 
   RefOptions opt;
   opt.num_threads = threads;
   for (auto _ : state) {
-    RefResult ref = reference_attention(w->problem, p.inputs, opt);
+    RefResult ref = reference_attention(reference_inputs(w->problem, p.inputs), opt);
     benchmark::DoNotOptimize(ref.out.data());
   }
   const double flops = attention_flops(w->problem);
@@ -33,7 +32,7 @@ void bm_run(benchmark::State& state, const BenchWorkload* w, int threads) {
   for (auto _ : state) {
     const Plan plan = make_plan(w->problem, default_policy());
     SimRun run = simulate(w->problem, plan, p.inputs, p.model, threads);
-    RefResult ref = reference_attention(w->problem, p.inputs, opt);
+    RefResult ref = reference_attention(reference_inputs(w->problem, p.inputs), opt);
     c = compare_run(ref, run.buffers);
     benchmark::DoNotOptimize(c.pass);
   }

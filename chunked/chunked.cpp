@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "bridge/reference_bridge.h"
 #include "reference/merge.h"
 #include "scheduler/error.h"
 #include "scheduler/validate.h"
@@ -85,7 +86,7 @@ ChunkedResult run_chunked(const ChunkedProblem& cp, const ChunkedOptions& opt) {
   const std::vector<int32_t> full_indices = pool.kv_page_indices;
   RefOptions ref_opt = opt.ref;
   if (opt.ref_p_like_model) ref_opt.round_p_fp8 = opt.model.round_p_fp8;
-  const RefResult truth = reference_attention(res.full, pool, ref_opt);
+  const RefResult truth = reference_attention(reference_inputs(res.full, pool), ref_opt);
   const int32_t tokens = res.full.num_tokens(), heads = res.full.num_heads_q();
   const size_t n_lse = static_cast<size_t>(tokens) * static_cast<size_t>(heads);
   NumericModel model = opt.model;
@@ -153,7 +154,7 @@ ChunkedResult run_chunked(const ChunkedProblem& cp, const ChunkedOptions& opt) {
 
     clean = seen;
     if (any_unwritten) {  // what a correct kernel would have written there: the part's own truth
-      const RefResult pr = reference_attention(part.problem, in, ref_opt);
+      const RefResult pr = reference_attention(reference_inputs(part.problem, in), ref_opt);
       for (size_t i = 0; i < clean.out.size(); ++i)
         if (fs.out_unwritten[i])
           clean.out[i] = num::bf16_decode(num::bf16_encode(static_cast<float>(pr.out[i])));

@@ -15,14 +15,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bridge/reference_bridge.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/inspect.h"
 #include "cli/progress.h"
 #include "cli/render.h"
-#include "reference/compare.h"
-#include "reference/reference.h"
 #include "scheduler/dump.h"
 #include "scheduler/error.h"
 #include "scheduler/files.h"
@@ -552,7 +551,7 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
     RefResult ref;
     {
       Phase ph("reference (float64)", show);
-      ref = reference_attention(p, in, ro);
+      ref = reference_attention(reference_inputs(p, in), ro);
     }
     const FinalState fin = final_state_from_buffers(buf);
     // need_lse = false: the direct-write tiles' LSE is not promised (validate.h); reported on its own line.

@@ -1,18 +1,18 @@
-# `cmake --install`: the three libraries and their headers, the `mlaps` command, the Python module
+# `cmake --install`: the four libraries and their headers, the `mlaps` command, the Python module
 # (python/CMakeLists.txt) and the CMake package (mlapsConfig.cmake, mlapsConfigVersion.cmake, the exported
-# targets mlaps::scheduler, mlaps::sim, mlaps::reference). Headers keep their in-tree paths under
+# targets mlaps::scheduler, mlaps::sim, mlaps::reference, mlaps::bridge). Headers keep their in-tree paths under
 # include/mlaps, so consumers write #include "scheduler/plan.h" as the project does.
 include(CMakePackageConfigHelpers)
 
 set(MLAPS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/mlaps CACHE STRING
     "where the mlaps CMake package goes, relative to the prefix")
 
-install(TARGETS mlaps_scheduler mlaps_sim mlaps_reference EXPORT mlapsTargets
+install(TARGETS mlaps_scheduler mlaps_sim mlaps_reference mlaps_bridge EXPORT mlapsTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mlaps)
 install(TARGETS mlaps RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(_dir scheduler sim reference)
+foreach(_dir scheduler sim reference bridge)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${_dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mlaps/${_dir}
           FILES_MATCHING PATTERN "*.h" PATTERN "tests" EXCLUDE)
 endforeach()

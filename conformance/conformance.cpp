@@ -20,8 +20,7 @@
 #include "gpu/launcher.h"
 #include "scheduler/error.h"
 #if MLAPS_CONFORMANCE_WITH_REFERENCE
-#include "reference/compare.h"
-#include "reference/reference.h"
+#include "bridge/reference_bridge.h"
 #endif
 #include "sim/emulate.h"
 #include "sim/numerics.h"
@@ -565,7 +564,8 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
 #if MLAPS_CONFORMANCE_WITH_REFERENCE
         // The truth, by tolerance (upstream's metrics), on problems small enough for float64 attention.
         if (o.reference_max_flops > 0 && res.flops <= o.reference_max_flops) {
-          const RefResult ref = reference_attention(c.problem, in, RefOptions{false, o.threads});
+          const RefResult ref =
+              reference_attention(reference_inputs(c.problem, in), RefOptions{false, o.threads});
           const CompareResult cr = compare_run(ref, gpu.buffers);
           res.ref_summary = cr.summary();
           if (cr.pass) {

@@ -1,7 +1,7 @@
 # The GPU conformance targets, shared by the project build (conformance/CMakeLists.txt) and the standalone
 # device build (gpu/standalone/CMakeLists.txt). Expects: MLAPS_ROOT (repository root); targets mlaps_gpu
 # (gpu/cmake/gpu_targets.cmake), mlaps_options, mlaps_scheduler, mlaps_sim, mlaps_workloads,
-# nlohmann_json::nlohmann_json, CLI11::CLI11; optionally mlaps_reference; MLAPS_BUILD_TESTS and GTest for the
+# nlohmann_json::nlohmann_json, CLI11::CLI11; optionally mlaps_reference with mlaps_bridge; MLAPS_BUILD_TESTS and GTest for the
 # unit tests (the device ones skip themselves without a GPU).
 set(_conf_dir ${MLAPS_ROOT}/conformance)
 
@@ -12,7 +12,7 @@ target_link_libraries(mlaps_conformance PUBLIC mlaps_gpu mlaps_sim mlaps_schedul
                                         PRIVATE mlaps_workloads nlohmann_json::nlohmann_json CLI11::CLI11)
 if(TARGET mlaps_reference)
   # The float64 reference as a second, tolerance-based check of the GPU results.
-  target_link_libraries(mlaps_conformance PRIVATE mlaps_reference)
+  target_link_libraries(mlaps_conformance PRIVATE mlaps_reference mlaps_bridge)
   target_compile_definitions(mlaps_conformance PRIVATE MLAPS_CONFORMANCE_WITH_REFERENCE=1)
 endif()
 if(TARGET mlaps_cost)

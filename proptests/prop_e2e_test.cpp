@@ -9,13 +9,12 @@
 #include <numeric>
 #include <optional>
 
+#include "bridge/reference_bridge.h"
 #include "chunked/chunked.h"
 #include "ledger/ledger.h"
 #include "proptests/generators.h"
 #include "proptests/prop_inputs.h"
 #include "proptests/prop_support.h"
-#include "reference/compare.h"
-#include "reference/reference.h"
 #include "scheduler/error.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
@@ -74,12 +73,12 @@ void check_against_reference(const Case& c, uint64_t seed) {
   RefOptions ro;
   ro.num_threads = 1;
   ro.round_p_fp8 = model.round_p_fp8;
-  const CompareResult same_p = compare_run(reference_attention(p, in, ro), run.buffers);
+  const CompareResult same_p = compare_run(reference_attention(reference_inputs(p, in), ro), run.buffers);
   if (!same_p.pass)
     RC_FAIL("vs reference with the model's P rounding: " + same_p.summary() +
             "\n  reproduce: " + repro(c, seed));
   ro.round_p_fp8 = false;
-  const CompareResult upstream = compare_run(reference_attention(p, in, ro), run.buffers);
+  const CompareResult upstream = compare_run(reference_attention(reference_inputs(p, in), ro), run.buffers);
   RC_CLASSIFY(upstream.output.mismatches > 0, "upstream warning band (fraction in (0, 0.05])");
   if (!upstream.within_warning_band)
     RC_FAIL("vs upstream's unrounded reference: " + upstream.summary() + "\n  reproduce: " + repro(c, seed));

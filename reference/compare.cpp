@@ -3,9 +3,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "scheduler/error.h"
-#include "sim/model.h"
-#include "sim/numerics.h"
+#include "scheduler/error.h"  // InputError only: the project's error type (header only, no scheduler code)
 
 namespace mlaps {
 
@@ -31,34 +29,12 @@ Anomaly classify(double x) {
   return Anomaly::kFinite;
 }
 
-FinalState final_state_from_buffers(const RunBuffers& buf) {
-  FinalState st;
-  st.num_tokens = buf.num_tokens;
-  st.num_heads = buf.num_heads_q;
-  const size_t n_lse = static_cast<size_t>(buf.num_tokens) * static_cast<size_t>(buf.num_heads_q);
-  if (buf.out.size() != n_lse * kVHeadDim || buf.final_lse.size() != n_lse)
-    throw InputError("RunBuffers", "out / final_lse sizes disagree with num_tokens and num_heads_q");
-  st.out.resize(buf.out.size());
-  st.out_unwritten.resize(buf.out.size());
-  for (size_t i = 0; i < buf.out.size(); ++i) {
-    st.out_unwritten[i] = num::is_poison_bf16(buf.out[i]) ? 1 : 0;
-    st.out[i] = num::bf16_decode(buf.out[i]);
-  }
-  st.lse_ln.resize(n_lse);
-  st.lse_unwritten.resize(n_lse);
-  for (size_t i = 0; i < n_lse; ++i) {
-    st.lse_unwritten[i] = num::is_poison_f32(buf.final_lse[i]) ? 1 : 0;
-    st.lse_ln[i] = buf.final_lse[i];
-  }
-  return st;
-}
-
 CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt,
                             std::span<const uint8_t> lse_not_promised) {
   if (ref.num_tokens != got.num_tokens || ref.num_heads_q != got.num_heads)
     throw InputError("compare", "reference and executor shapes differ");
   const size_t n_lse = static_cast<size_t>(ref.num_tokens) * static_cast<size_t>(ref.num_heads_q);
-  const size_t n_out = n_lse * kVHeadDim;
+  const size_t n_out = n_lse * kRefVDim;
   if (ref.out.size() != n_out || ref.lse_ln.size() != n_lse || got.out.size() != n_out ||
       got.lse_ln.size() != n_lse || got.out_unwritten.size() != n_out || got.lse_unwritten.size() != n_lse)
     throw InputError("compare", "buffer sizes disagree with num_tokens and num_heads");
@@ -76,8 +52,8 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
   om.elements = static_cast<int64_t>(n_out);
   for (size_t th = 0; th < n_lse; ++th) {
     bool any_unwritten = false;
-    for (int32_t d = 0; d < kVHeadDim; ++d) {
-      const size_t i = th * kVHeadDim + static_cast<size_t>(d);
+    for (int32_t d = 0; d < kRefVDim; ++d) {
+      const size_t i = th * kRefVDim + static_cast<size_t>(d);
       if (got.out_unwritten[i]) {
         any_unwritten = true;
         ++om.mismatches;
@@ -132,11 +108,6 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
   res.within_warning_band =
       res.unwritten.output == 0 && om.mismatch_fraction <= kWarningBandFraction && lse_ok;
   return res;
-}
-
-CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt,
-                          std::span<const uint8_t> lse_not_promised) {
-  return compare_final(ref, final_state_from_buffers(buf), opt, lse_not_promised);
 }
 
 std::string CompareResult::summary() const {

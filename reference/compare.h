@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "reference/reference.h"
-#include "sim/emulate.h"
-#include "sim/tensors.h"
 
 namespace mlaps {
 
-// The class of one value. kUnwritten is the poison pattern of sim/numerics.h (never produced by arithmetic).
+// The class of one value. kUnwritten: the executor never wrote it (FinalState's masks; bridge/ reads them off
+// the executors' poison patterns).
 enum class Anomaly : uint8_t { kFinite, kNegInf, kPosInf, kNaN, kUnwritten };
 const char* anomaly_name(Anomaly a);
 Anomaly classify(double x);  // never kUnwritten: unwritten-ness comes from the buffer's bits
@@ -57,11 +56,17 @@ struct LseMetrics {
   Location first_anomaly;                // first mask mismatch, if any
 };
 
+// (row, head) pairs left unwritten.
+struct UnwrittenPairs {
+  int64_t output = 0;  // output rows with any unwritten element
+  int64_t lse = 0;     // LSE entries unwritten
+};
+
 struct CompareResult {
   CompareOptions options;  // the tolerances this result was judged by (reports print these)
   OutputMetrics output;
   LseMetrics lse;
-  UnwrittenCounts unwritten;  // (row, head) pairs: output with any poisoned element; LSE entries poisoned
+  UnwrittenPairs unwritten;
   // LSE entries left unwritten where the plan does not promise them (lse_not_promised: need_lse = false,
   // direct-write tiles); not in unwritten.lse, and no failure.
   int64_t lse_not_promised = 0;
@@ -83,17 +88,11 @@ struct FinalState {
   std::vector<uint8_t> lse_unwritten;  // [num_tokens, num_heads]
 };
 
-// Decodes a run's final buffers (bf16 output, fp32 LSE); poison bits mark unwritten elements.
-FinalState final_state_from_buffers(const RunBuffers& buf);
-
 // The comparison itself. `lse_not_promised` (empty, or one byte per LSE entry: validate.h's
 // lse_not_promised): an unwritten LSE entry marked there is counted in lse_not_promised instead of failing;
-// a written one is compared as any other. Throws InputError on shape disagreement.
+// a written one is compared as any other. Throws InputError on shape disagreement. (bridge/: FinalState from
+// a run's buffers, and compare_run.)
 CompareResult compare_final(const RefResult& ref, const FinalState& got, const CompareOptions& opt = {},
                             std::span<const uint8_t> lse_not_promised = {});
-
-// Convenience for `mlaps run`: compare_final(ref, final_state_from_buffers(buf), opt, lse_not_promised).
-CompareResult compare_run(const RefResult& ref, const RunBuffers& buf, const CompareOptions& opt = {},
-                          std::span<const uint8_t> lse_not_promised = {});
 
 }  // namespace mlaps

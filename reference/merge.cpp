@@ -2,7 +2,7 @@
 
 #include "reference/merge.h"
 #include "reference/reference.h"
-#include "scheduler/error.h"
+#include "scheduler/error.h"  // InputError only: the project's error type (header only, no scheduler code)
 
 namespace mlaps {
 

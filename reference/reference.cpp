@@ -10,10 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "scheduler/error.h"
-#include "sim/lanes.h"
-#include "sim/model.h"
-#include "sim/numerics.h"
+#include "scheduler/error.h"  // InputError only: the project's error type (header only, no scheduler code)
 
 namespace mlaps {
 namespace {
@@ -37,52 +34,67 @@ size_t to_size(int64_t x) {
   return static_cast<size_t>(x);
 }
 
-void check_inputs(const Problem& p, const AttnInputs& in) {
-  const int32_t batch = p.batch();
-  if (p.qo_indptr.size() != to_size(batch) + 1)
-    throw InputError("qo_indptr", "must have batch + 1 = " + std::to_string(batch + 1) + " entries");
-  if (p.kv_indptr.size() != to_size(batch) + 1)
-    throw InputError("kv_indptr", "must have batch + 1 = " + std::to_string(batch + 1) + " entries");
-  if (p.block_size != 1)
-    throw InputError("block_size", "the reference supports block_size 1 only (contract 2.5.5)");
-  if (p.num_heads_k < 1 || p.gqa_ratio < 1) throw InputError("num_heads_k/gqa_ratio", "must be >= 1");
-  if (p.qo_indptr[0] != 0 || p.kv_indptr[0] != 0) throw InputError("qo_indptr/kv_indptr", "must start at 0");
-  for (int32_t b = 0; b < batch; ++b) {
-    if (p.qo_len(b) < 0) throw InputError("qo_indptr", "must be non-decreasing");
-    if (p.kv_indptr[b + 1] - p.kv_indptr[b] != p.context_lens[b])
-      throw InputError("context_lens", "must equal kv_indptr[b+1] - kv_indptr[b] with block_size 1 (b = " +
-                                           std::to_string(b) + ")");
-    if (p.context_lens[b] < 0) throw InputError("context_lens", "must be >= 0");
+constexpr int kQkHeadDim = kRefQkDim;
+constexpr int kVHeadDim = kRefVDim;
+
+// Where each sequence's rows and keys start: the prefix sums of the lengths (the rows of sequence b are
+// tokens [qo_start[b], qo_start[b + 1]), its keys kv_page_indices[kv_start[b], kv_start[b + 1])).
+struct Layout {
+  std::vector<int64_t> qo_start, kv_start;
+  int32_t batch() const { return static_cast<int32_t>(qo_start.size()) - 1; }
+  int32_t qo_len(int32_t b) const { return static_cast<int32_t>(qo_start[b + 1] - qo_start[b]); }
+  int32_t kv_len(int32_t b) const { return static_cast<int32_t>(kv_start[b + 1] - kv_start[b]); }
+  int64_t num_tokens() const { return qo_start.back(); }
+};
+
+Layout check_inputs(const RefInputs& in) {
+  if (in.kv_lens.size() != in.qo_lens.size()) throw InputError("kv_lens", "must have one entry per sequence");
+  if (in.num_heads_k < 1 || in.gqa_ratio < 1) throw InputError("num_heads_k/gqa_ratio", "must be >= 1");
+  if (int64_t{in.num_heads_k} * in.gqa_ratio > std::numeric_limits<int32_t>::max())
+    throw InputError("num_heads_k/gqa_ratio", "q heads overflow int32");
+  if (in.num_pages < 0) throw InputError("num_pages", "must be >= 0");
+  Layout lay;
+  const size_t batch = in.qo_lens.size();
+  lay.qo_start.assign(batch + 1, 0);
+  lay.kv_start.assign(batch + 1, 0);
+  for (size_t b = 0; b < batch; ++b) {
+    if (in.qo_lens[b] < 0) throw InputError("qo_lens", "must be >= 0 (b = " + std::to_string(b) + ")");
+    if (in.kv_lens[b] < 0) throw InputError("kv_lens", "must be >= 0 (b = " + std::to_string(b) + ")");
+    lay.qo_start[b + 1] = lay.qo_start[b] + in.qo_lens[b];
+    lay.kv_start[b + 1] = lay.kv_start[b] + in.kv_lens[b];
   }
-  if (in.num_tokens != p.num_tokens()) throw InputError("inputs.num_tokens", "must equal qo_indptr[batch]");
-  if (in.num_heads_q != p.num_heads_q()) throw InputError("inputs.num_heads_q", "must equal heads_k * gqa");
-  if (in.num_heads_k != p.num_heads_k)
-    throw InputError("inputs.num_heads_k", "must equal problem.num_heads_k");
-  if (in.q.size() != to_size(int64_t{in.num_tokens} * in.num_heads_q * kQkHeadDim))
+  if (lay.qo_start[batch] > std::numeric_limits<int32_t>::max())
+    throw InputError("qo_lens", "total query rows overflow int32");
+  const int64_t hq = int64_t{in.num_heads_k} * in.gqa_ratio;
+  if (in.q.size() != to_size(lay.num_tokens() * hq * kQkHeadDim))
     throw InputError("inputs.q", "must hold num_tokens * num_heads_q * 192 codes");
   if (in.k.size() != to_size(int64_t{in.num_pages} * in.num_heads_k * kQkHeadDim))
     throw InputError("inputs.k", "must hold num_pages * num_heads_k * 192 codes");
   if (in.v.size() != to_size(int64_t{in.num_pages} * in.num_heads_k * kVHeadDim))
     throw InputError("inputs.v", "must hold num_pages * num_heads_k * 128 codes");
-  if (in.kv_page_indices.size() < to_size(p.num_used_pages()))
-    throw InputError("inputs.kv_page_indices", "must hold kv_indptr[batch] entries");
-  for (int32_t i = 0; i < p.num_used_pages(); ++i) {
+  if (in.kv_page_indices.size() < to_size(lay.kv_start[batch]))
+    throw InputError("inputs.kv_page_indices", "must hold sum(kv_lens) entries");
+  for (int64_t i = 0; i < lay.kv_start[batch]; ++i) {
     const int32_t page = in.kv_page_indices[to_size(i)];
     if (page < 0 || page >= in.num_pages)
       throw InputError("inputs.kv_page_indices", "entries must lie in [0, num_pages)");
   }
+  return lay;
 }
 
-// A row of fp8 codes to doubles: the vectorisable bit-arithmetic decoder (bit-identical to num::fp8_decode,
-// sim/tests check it), then an exact float -> double conversion. A LUT lookup per code here cost as much as
-// the GEMMs on short-row shapes, where each decoded key serves only a few query rows.
-// (Two loops: GCC 12 vectorises each, not the fused uint8 -> float -> double one.)
-template <bool kFn, int kN>
-void decode_row(const uint8_t* __restrict c, double* __restrict out) {
-  alignas(64) float f[kN];
-  lanes::fp8_decode_row<kFn, kN>(c, f);
-#pragma omp simd
-  for (int d = 0; d < kN; ++d) out[d] = static_cast<double>(f[d]);
+// A row of fp8 codes to doubles through the call's table of the format's values (ref_fp8_value).
+template <int kN>
+void decode_row(const uint8_t* __restrict c, const double* __restrict table, double* __restrict out) {
+  for (int d = 0; d < kN; ++d) out[d] = table[c[d]];
+}
+
+// How many keys ahead of a K/V row decode its rows are prefetched: the page table scatters keys (block size
+// 1), so the hardware prefetchers cannot follow.
+constexpr int kPrefetchAhead = 8;
+template <int kBytes>
+void prefetch_row(const uint8_t* row) {
+  for (int c = 0; c < kBytes; c += 64) __builtin_prefetch(row + c, 0, 3);
+  __builtin_prefetch(row + kBytes - 1, 0, 3);
 }
 
 struct Group {
@@ -104,25 +116,25 @@ int32_t visible_keys(bool causal, int32_t i, int32_t qo_len, int32_t kv_len) {
 
 }  // namespace
 
-RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefOptions& opt) {
-  check_inputs(p, in);
-  const int32_t hq = p.num_heads_q();
-  const int32_t hk = p.num_heads_k;
-  const int32_t gqa = p.gqa_ratio;
+RefResult reference_attention(const RefInputs& in, const RefOptions& opt) {
+  const Layout p = check_inputs(in);
+  const int32_t hk = in.num_heads_k;
+  const int32_t gqa = in.gqa_ratio;
+  const int32_t hq = hk * gqa;
+  const bool causal = in.causal;
   constexpr double kInf = std::numeric_limits<double>::infinity();
 
   RefResult res;
-  res.num_tokens = p.num_tokens();
+  res.num_tokens = static_cast<int32_t>(p.num_tokens());
   res.num_heads_q = hq;
   res.out.assign(to_size(int64_t{res.num_tokens} * hq * kVHeadDim), 0.0);
   res.lse_ln.assign(to_size(int64_t{res.num_tokens} * hq), -kInf);
 
-  std::array<double, 256> lut{};
-  for (int c = 0; c < 256; ++c) lut[to_size(c)] = num::fp8_decode(static_cast<uint8_t>(c), in.encoding);
+  std::array<double, 256> lut{};  // every code's value
+  for (int c = 0; c < 256; ++c) lut[to_size(c)] = ref_fp8_value(static_cast<uint8_t>(c), in.format);
 
-  const double softmax_scale =  // sim/tensors.h: the one default
-      resolve_softmax_scale(opt.softmax_scale != 0.0f ? opt.softmax_scale : in.softmax_scale);
-  const double score_scale = softmax_scale * double{in.q_scale} * double{in.k_scale};
+  const double softmax_scale = opt.softmax_scale != 0.0f ? double{opt.softmax_scale} : in.softmax_scale;
+  const double score_scale = softmax_scale * in.q_scale * in.k_scale;
   const double v_scale = in.v_scale;
   // Q decoded with the score scale folded in: s_ij = (scale * q_i) . k_j, equal to scale * (q_i . k_j) to
   // rounding (~1e-16 relative), and one pass over the score block fewer.
@@ -139,7 +151,7 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
   for (int32_t b = 0; b < p.batch(); ++b) {
     const int32_t qo_len = p.qo_len(b);
     if (qo_len == 0) continue;
-    const int32_t nk = visible_keys(p.causal, qo_len - 1, qo_len, p.kv_len(b));
+    const int32_t nk = visible_keys(causal, qo_len - 1, qo_len, p.kv_len(b));
     if (nk == 0) continue;  // every row empty: O = 0, LSE = -inf, as initialised
     max_nk = std::max(max_nk, nk);
     for (int32_t kh = 0; kh < hk; ++kh) {
@@ -161,7 +173,6 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
   std::vector<Item> items;
   std::vector<int64_t> row_starts;  // per wave group: first decoded row, for the flattened decode loop
   const int num_threads = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
-  const bool fn = in.encoding == num::Fp8Encoding::kE4M3FN;
 
   for (size_t w = 0; w + 1 < wave_begin.size(); ++w) {
     const size_t g0 = wave_begin[w], g1 = wave_begin[w + 1];
@@ -181,7 +192,7 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
       const int32_t qo_len = p.qo_len(gr.b), kv_len = p.kv_len(gr.b);
       for (int32_t r0 = 0; r0 < qo_len; r0 += row_block) {
         const int32_t r1 = std::min(r0 + row_block, qo_len);
-        const int32_t nk = visible_keys(p.causal, r1 - 1, qo_len, kv_len);
+        const int32_t nk = visible_keys(causal, r1 - 1, qo_len, kv_len);
         if (nk == 0) continue;
         for (int32_t g = 0; g < gqa; ++g) items.push_back({static_cast<int32_t>(gi), g, r0, r1, nk});
       }
@@ -201,24 +212,19 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
                                        row_starts.begin() - 1);
         const Group& gr = groups[gi];
         const int64_t j = row - gr.koff;
-        const int32_t* pages = in.kv_page_indices.data() + p.kv_indptr[gr.b];
-        if (j + lanes::kKvPrefetchAhead < gr.nk) {  // as the emulator's decode (sim/lanes.h)
-          const int64_t ahead = pages[j + lanes::kKvPrefetchAhead];
-          lanes::prefetch_bytes<kQkHeadDim>(in.k.data() + (ahead * hk + gr.kh) * kQkHeadDim);
-          lanes::prefetch_bytes<kVHeadDim>(in.v.data() + (ahead * hk + gr.kh) * kVHeadDim);
+        const int32_t* pages = in.kv_page_indices.data() + p.kv_start[gr.b];
+        if (j + kPrefetchAhead < gr.nk) {
+          const int64_t ahead = pages[j + kPrefetchAhead];
+          prefetch_row<kQkHeadDim>(in.k.data() + (ahead * hk + gr.kh) * kQkHeadDim);
+          prefetch_row<kVHeadDim>(in.v.data() + (ahead * hk + gr.kh) * kVHeadDim);
         }
         const int64_t page = pages[j];
         const uint8_t* kc = in.k.data() + (page * hk + gr.kh) * kQkHeadDim;
         const uint8_t* vc = in.v.data() + (page * hk + gr.kh) * kVHeadDim;
         double* kd = kbuf.get() + row * kQkHeadDim;
         double* vd = vbuf.get() + row * kVHeadDim;
-        if (fn) {
-          decode_row<true, kQkHeadDim>(kc, kd);
-          decode_row<true, kVHeadDim>(vc, vd);
-        } else {
-          decode_row<false, kQkHeadDim>(kc, kd);
-          decode_row<false, kVHeadDim>(vc, vd);
-        }
+        decode_row<kQkHeadDim>(kc, lut.data(), kd);
+        decode_row<kVHeadDim>(vc, lut.data(), vd);
       }
       // (implicit barrier: every item reads K/V rows decoded by other threads)
 
@@ -240,7 +246,7 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
         const Eigen::Map<const MatR> k(kbuf.get() + gr.koff * kQkHeadDim, nk, kQkHeadDim),
             v(vbuf.get() + gr.koff * kVHeadDim, nk, kVHeadDim);
         for (int32_t r = 0; r < rows; ++r) {
-          const int64_t tok = p.qo_indptr[gr.b] + w_.r0 + r;
+          const int64_t tok = p.qo_start[gr.b] + w_.r0 + r;
           const uint8_t* qc = in.q.data() + (tok * hq + h) * kQkHeadDim;
           double* qd = qbuf.get() + int64_t{r} * kQkHeadDim;
           for (int d = 0; d < kQkHeadDim; ++d) qd[d] = qlut[qc[d]];
@@ -257,7 +263,7 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
           s.noalias() = q * k.transpose();
         }
         for (int32_t r = 0; r < rows; ++r) {
-          const int32_t nv = visible_keys(p.causal, w_.r0 + r, qo_len, kv_len);
+          const int32_t nv = visible_keys(causal, w_.r0 + r, qo_len, kv_len);
           double* sr = sbuf.get() + int64_t{r} * nk;
           Eigen::Map<Eigen::ArrayXd> e(sr, nv);
           // A NaN score makes l NaN whatever the max, and the row is then left empty, as with a scalar max.
@@ -269,9 +275,8 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
           m[to_size(r)] = mr;
           if (opt.round_p_fp8)
             for (int32_t j = 0; j < nv; ++j)
-              sr[j] =
-                  num::fp8_decode(num::fp8_encode(static_cast<float>(sr[j]), in.encoding, true), in.encoding);
-          std::fill(sr + nv, sr + nk, 0.0);  // masked keys
+              sr[j] = ref_fp8_round(static_cast<float>(sr[j]), in.format);  // P held as fp32, then fp8
+          std::fill(sr + nv, sr + nk, 0.0);                                 // masked keys
         }
         if (transposed) {
           ot.noalias() = v.transpose() * st;
@@ -281,7 +286,7 @@ RefResult reference_attention(const Problem& p, const AttnInputs& in, const RefO
         for (int32_t r = 0; r < rows; ++r) {
           const double lr = l[to_size(r)];
           if (!(lr > 0.0)) continue;  // empty row: O = 0, LSE = -inf (initialised)
-          const int64_t tok = p.qo_indptr[gr.b] + w_.r0 + r;
+          const int64_t tok = p.qo_start[gr.b] + w_.r0 + r;
           const size_t th = to_size(tok * hq + h);
           res.lse_ln[th] = m[to_size(r)] + std::log(lr);
           double* out = res.out.data() + th * kVHeadDim;

@@ -2,7 +2,7 @@
 // it with the float64 reference. Prints one line per step; exits 1 on any failure.
 #include <cstdio>
 
-#include "reference/compare.h"
+#include "bridge/reference_bridge.h"
 #include "scheduler/policy.h"
 #include "scheduler/validate.h"
 #include "scheduler/version.h"
@@ -21,7 +21,7 @@ int main() {
   const Plan sp = make_plan(small, default_policy());
   const AttnInputs in = make_random_inputs(small, {});
   const SimRun run = simulate(small, sp, in, NumericModel{});
-  const CompareResult cmp = compare_run(reference_attention(small, in), run.buffers);
+  const CompareResult cmp = compare_run(reference_attention(reference_inputs(small, in)), run.buffers);
   std::printf("emulated vs reference: %s\n", cmp.summary().c_str());
   return violations.empty() && plan.num_works() > 0 && cmp.pass ? 0 : 1;
 }

@@ -5,11 +5,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "bridge/reference_bridge.h"
 #include "cli/flags.h"
 #include "ledger/ledger.h"
 #include "proptests/fuzz/fuzz_codec.h"
-#include "reference/compare.h"
-#include "reference/reference.h"
 #include "scheduler/error.h"
 #include "scheduler/sizing.h"
 #include "scheduler/validate.h"
@@ -63,13 +62,13 @@ void emulate_and_compare(const Problem& p, const Plan& plan, Policy policy, int6
   RefOptions ro;
   ro.num_threads = 1;
   ro.round_p_fp8 = model.round_p_fp8;
-  const CompareResult same_p = compare_run(reference_attention(p, in, ro), run.buffers);
+  const CompareResult same_p = compare_run(reference_attention(reference_inputs(p, in), ro), run.buffers);
   if (!same_p.pass) {
     std::fprintf(stderr, "  vs the reference with the model's P rounding: %s\n", same_p.summary().c_str());
     finding("emulator vs reference outside the model's bounds", p, policy, {});
   }
   ro.round_p_fp8 = false;
-  const CompareResult up = compare_run(reference_attention(p, in, ro), run.buffers);
+  const CompareResult up = compare_run(reference_attention(reference_inputs(p, in), ro), run.buffers);
   if (!up.within_warning_band) {
     std::fprintf(stderr, "  vs upstream's unrounded reference: %s\n", up.summary().c_str());
     finding("emulator vs upstream's unrounded reference beyond upstream's warning band", p, policy, {});

@@ -12,8 +12,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
-#include "reference/compare.h"
-#include "reference/reference.h"
+#include "bridge/reference_bridge.h"
 #include "sim/emulate.h"
 #include "sim/tensors.h"
 
@@ -121,7 +120,7 @@ pyb::tuple reference_py(pyb::handle q, pyb::handle k, pyb::handle v, pyb::handle
   RefResult r;
   try {
     pyb::gil_scoped_release nogil;
-    r = reference_attention(problem, in, ro);
+    r = reference_attention(reference_inputs(problem, in), ro);
   } catch (const InputError& e) {
     throw_value_error(e);
   }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "bridge/reference_bridge.h"
+// Runs' buffers are built with the executors' bf16/fp32 codecs and poison patterns (compare_run reads them).
 #include "sim/numerics.h"
 
 namespace mlaps {

@@ -8,9 +8,9 @@
 #include <ostream>
 #include <string>
 
-#include "reference/compare.h"
-#include "reference/reference.h"
+#include "bridge/reference_bridge.h"
 #include "scheduler/policy.h"
+// The emulator against the reference: these tests exist to run sim/ (through bridge/, as every caller does).
 #include "sim/emulate.h"
 #include "sim/tensors.h"
 
@@ -63,10 +63,10 @@ TEST_P(EmulatorVsReference, FinalOutputAndLse) {
   // since rows with a few visible keys carry fp8's 2^-4 relative rounding of P into O.
   RefOptions ro;
   ro.round_p_fp8 = model.round_p_fp8;
-  const CompareResult cmp = compare_run(reference_attention(p, in, ro), run.buffers);
+  const CompareResult cmp = compare_run(reference_attention(reference_inputs(p, in), ro), run.buffers);
   SCOPED_TRACE(cmp.summary());
   ro.round_p_fp8 = false;
-  const CompareResult upstream = compare_run(reference_attention(p, in, ro), run.buffers);
+  const CompareResult upstream = compare_run(reference_attention(reference_inputs(p, in), ro), run.buffers);
   EXPECT_LE(upstream.output.mismatch_fraction, 0.05) << upstream.summary();
 
   // The output is right under both policies: the bug is in the LSE only.
@@ -112,7 +112,7 @@ TEST(EmulatorSeedShape, LegacyLosesEveryLseFixedPasses) {
   const AttnInputs in = make_random_inputs(p, io);
   RefOptions ro;
   ro.round_p_fp8 = NumericModel{}.round_p_fp8;
-  const RefResult ref = reference_attention(p, in, ro);
+  const RefResult ref = reference_attention(reference_inputs(p, in), ro);
   const CompareResult legacy = compare_run(
       ref, simulate(p, make_plan(p, policy_named("aiter-legacy")), in, NumericModel{}, 2).buffers);
   const CompareResult fixed =
@@ -140,8 +140,8 @@ TEST(SoftmaxScale, DefaultMeansTheSameToEmulatorAndReference) {
                            a.buffers.final_lse.size() * sizeof(float)));
   // The reference's DGEMMs are not bit-reproducible from call to call (Eigen's kernels depend on the
   // buffers' alignment): equal to 1e-12, far below the ~1e-8 a differently rounded scale would move them.
-  const RefResult ra = reference_attention(p, explicit_scale);
-  const RefResult rb = reference_attention(p, zero);
+  const RefResult ra = reference_attention(reference_inputs(p, explicit_scale));
+  const RefResult rb = reference_attention(reference_inputs(p, zero));
   ASSERT_EQ(ra.out.size(), rb.out.size());
   for (size_t i = 0; i < ra.out.size(); ++i) ASSERT_NEAR(ra.out[i], rb.out[i], 1e-12) << i;
   ASSERT_EQ(ra.lse_ln.size(), rb.lse_ln.size());

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "bridge/reference_bridge.h"
 #include "reference/reference.h"
 #include "reference/tests/test_util.h"
 
@@ -75,7 +76,7 @@ TEST(MergeAttnStates, HalvesOfAKeySetMergeToTheWhole) {
   const int32_t ctx = 23, nw = 9;
   const Problem full = testing::tiny_problem({nw, 4}, {ctx + nw, 17}, 2, 2, true);
   const AttnInputs in = testing::tiny_inputs(full, 7);
-  const RefResult want = reference_attention(full, in);
+  const RefResult want = reference_attention(reference_inputs(full, in));
 
   // Split every sequence's keys at `cut`: [0, cut) non-causal, [cut, kv) as its own problem (causal).
   const std::vector<int32_t> cut = {ctx, 13};  // seq 1: qo 4 <= 17 - 13 keeps the causal suffix valid
@@ -91,8 +92,10 @@ TEST(MergeAttnStates, HalvesOfAKeySetMergeToTheWhole) {
     suf_kv.push_back(full.kv_len(b) - cut[b]);
   }
   const std::vector<int32_t> qo = {nw, 4};
-  const RefResult pre = reference_attention(testing::tiny_problem(qo, pre_kv, 2, 2, false), pre_in);
-  const RefResult suf = reference_attention(testing::tiny_problem(qo, suf_kv, 2, 2, true), suf_in);
+  const RefResult pre =
+      reference_attention(reference_inputs(testing::tiny_problem(qo, pre_kv, 2, 2, false), pre_in));
+  const RefResult suf =
+      reference_attention(reference_inputs(testing::tiny_problem(qo, suf_kv, 2, 2, true), suf_in));
   std::vector<double> out = pre.out, lse = pre.lse_ln;
   merge_attn_states(out, lse, suf.out, suf.lse_ln, want.num_tokens, want.num_heads_q, kVHeadDim);
   for (size_t i = 0; i < lse.size(); ++i) EXPECT_NEAR(lse[i], want.lse_ln[i], 1e-12) << i;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "bridge/reference_bridge.h"
 #include "reference/tests/test_util.h"
 #include "scheduler/error.h"
 
@@ -95,7 +96,7 @@ TEST_P(ReferenceVsNaive, MatchesTripleLoop) {
   const AttnInputs in = testing::tiny_inputs(p, 42, c.enc);
   RefOptions opt;
   opt.round_p_fp8 = c.round_p;
-  const RefResult got = reference_attention(p, in, opt);
+  const RefResult got = reference_attention(reference_inputs(p, in), opt);
   const RefResult want = naive_attention(p, in, c.round_p);
   expect_near_results(got, want, 1e-12);
 }
@@ -149,7 +150,7 @@ TEST(ReferenceMask, BottomRightCausalByAbsolutePosition) {
   for (int32_t j = 0; j < 3; ++j)
     for (int d = 0; d < kVHeadDim; ++d)
       in.v[static_cast<size_t>(j) * kVHeadDim + d] = code(static_cast<float>(j + 1));
-  const RefResult r = reference_attention(p, in);
+  const RefResult r = reference_attention(reference_inputs(p, in));
   EXPECT_DOUBLE_EQ(r.lse_ln[0], std::log(2.0));
   EXPECT_DOUBLE_EQ(r.lse_ln[1], std::log(3.0));
   for (int d = 0; d < kVHeadDim; ++d) {
@@ -164,7 +165,7 @@ TEST(ReferenceMask, EmptyRowsGiveZeroAndNegInf) {
   const Problem p = testing::tiny_problem({3, 2}, {1, 0}, 1, 1, true);
   AttnInputs in = constant_inputs(p);
   for (int d = 0; d < kVHeadDim; ++d) in.v[static_cast<size_t>(d)] = code(3.0f);
-  const RefResult r = reference_attention(p, in);
+  const RefResult r = reference_attention(reference_inputs(p, in));
   ASSERT_EQ(r.lse_ln.size(), 5u);
   for (size_t row : {0u, 1u, 3u, 4u}) {
     EXPECT_EQ(r.lse_ln[row], -kInf) << row;
@@ -187,10 +188,10 @@ TEST(ReferenceFp8P, RoundsPButNotTheSum) {
     in.v[static_cast<size_t>(d)] = code(1.0f);
     in.v[kVHeadDim + static_cast<size_t>(d)] = code(2.0f);
   }
-  const RefResult exact = reference_attention(p, in);
+  const RefResult exact = reference_attention(reference_inputs(p, in));
   RefOptions o;
   o.round_p_fp8 = true;
-  const RefResult rounded = reference_attention(p, in, o);
+  const RefResult rounded = reference_attention(reference_inputs(p, in), o);
   EXPECT_NEAR(exact.out[0], 1.6 / 1.3, 1e-7);
   EXPECT_NEAR(rounded.out[0], 1.625 / 1.3, 1e-7);
   EXPECT_NEAR(rounded.lse_ln[0], std::log(1.3), 1e-7);  // the LSE ignores the rounding
@@ -208,7 +209,7 @@ TEST(ReferenceScales, AppliedToScoresAndOutput) {
   in.v_scale = 4.0f;
   in.softmax_scale = 2.0f;  // s0 = 2 * 0.5 * 0.25 * 2 = 0.5, s1 = 0
   for (int d = 0; d < kVHeadDim; ++d) in.v[static_cast<size_t>(d)] = code(1.0f);
-  const RefResult r = reference_attention(p, in);
+  const RefResult r = reference_attention(reference_inputs(p, in));
   const double e = std::exp(0.5);
   EXPECT_NEAR(r.lse_ln[0], std::log(e + 1.0), 1e-15);
   EXPECT_NEAR(r.out[0], 4.0 * e / (e + 1.0), 1e-14);
@@ -218,13 +219,13 @@ TEST(ReferenceInputs, RejectsInconsistentInputs) {
   const Problem p = testing::tiny_problem({2}, {3}, 1, 1, true);
   AttnInputs in = constant_inputs(p);
   in.kv_page_indices[1] = in.num_pages;  // out of range
-  EXPECT_THROW(reference_attention(p, in), InputError);
+  EXPECT_THROW(reference_attention(reference_inputs(p, in)), InputError);
   in = constant_inputs(p);
   in.q.pop_back();
-  EXPECT_THROW(reference_attention(p, in), InputError);
+  EXPECT_THROW(reference_attention(reference_inputs(p, in)), InputError);
   Problem bs = p;
   bs.block_size = 2;
-  EXPECT_THROW(reference_attention(bs, constant_inputs(p)), InputError);
+  EXPECT_THROW(reference_attention(reference_inputs(bs, constant_inputs(p))), InputError);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
-// Small hand-built problems and inputs for the reference tests (no emulator needed).
+// Small hand-built problems and inputs for the reference tests (no emulator needed), in the executors' types
+// (Problem, AttnInputs): the tests hand them to the reference through bridge/, as every caller does.
 #include <cmath>
 #include <cstdint>
 #include <random>
