@@ -16,6 +16,7 @@
 #include "cli/render_cost.h"
 #include "cost/fit.h"
 #include "cost/model.h"
+#include "cost/plan_for.h"
 #include "cost/profile.h"
 #include "scheduler/error.h"
 #include "scheduler/files.h"
@@ -132,7 +133,8 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       check_format(o->format);
       const cost::CostProfile prof = cost::load_profile(o->profile);
       const Problem p = o->a.problem(*app);
-      const Plan plan = make_plan(p, o->a.parsed_policy());
+      const PlanningCosts pcosts = cost::planning_costs(prof);  // a cost-aware policy plans for it
+      const Plan plan = make_plan(p, o->a.parsed_policy(), &pcosts);
       const cost::PlanCost c = cost::evaluate(p, plan, prof);
       const std::string out = o->format == "json" ? cost_json(c).dump() + "\n" : cost_text(p, plan, c, prof);
       if (!o->svg.empty()) write_output_file("--svg", o->svg, cost_svg(p, plan, c, prof));
@@ -177,6 +179,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       if (o->batches < 0 || o->batches > 10'000'000) throw InputError("--batches", "must be in [1, 10^7]");
       const uint64_t seed = parse_seed("--seed", o->seed);
       const cost::CostProfile prof = cost::load_profile(o->profile);
+      const PlanningCosts pcosts = cost::planning_costs(prof);  // cost-aware policies plan for it
       // Every batch as its kernel calls.
       std::vector<std::vector<Problem>> batches;
       std::string source;
@@ -226,7 +229,7 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
             std::vector<cost::PlanCost> calls;
             calls.reserve(batches[b].size());
             for (const Problem& p : batches[b]) {
-              cost::PlanCost c = cost::evaluate(p, make_plan(p, pols[k]), prof);
+              cost::PlanCost c = cost::evaluate(p, make_plan(p, pols[k], &pcosts), prof);
               if (!json_out) c.tg_us.clear();  // JSON rows carry tg_us (every cost key, as `mlaps cost`)
               c.tg_start_us.clear();
               calls.push_back(std::move(c));

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cost/plan_for.h"
 #include "scheduler/error.h"
 #include "scheduler/files.h"
 
@@ -159,6 +160,32 @@ CostProfile load_profile(const std::string& name_or_file) {
   // Bounded before reading (scheduler/files.h): a larger file, /dev/zero or a FIFO is refused naming
   // --profile.
   return profile_from_json_text(read_file_bounded("--profile", name_or_file, kMaxProfileBytes), "--profile");
+}
+
+PlanningCosts planning_costs(const CostProfile& prof) {
+  PlanningCosts c;
+  c.profile = prof.name;
+  c.slots = prof.slots;
+  c.tg_us = prof.c[kTg];
+  c.rows_per_pass = prof.rows_per_pass;
+  c.row_quantum = prof.row_quantum;
+  c.item_us = prof.c[kItem];
+  c.q_row_us = prof.c[kQRow];
+  c.pass_us[0] = prof.c[kPassFull];
+  c.pass_us[1] = prof.c[kPassMasked];
+  c.pass_us[2] = prof.c[kPassEmpty];
+  c.row_us[0] = prof.c[kRowFull];
+  c.row_us[1] = prof.c[kRowMasked];
+  c.row_us[2] = prof.c[kRowEmpty];
+  c.write_partial_row_us = prof.c[kWritePartialRow];
+  c.write_direct_row_us = prof.c[kWriteDirectRow];
+  c.reduce_slots = prof.reduce_slots;
+  c.reduce_fill = prof.reduce_fill;
+  c.reduce_block_us = prof.c[kReduceBlock];
+  c.reduce_simple_read_us = prof.c[kReduceSimpleRead];
+  c.reduce_massive_read_us = prof.c[kReduceMassiveRead];
+  c.reduce_write_row_us = prof.c[kReduceWriteRow];
+  return c;
 }
 
 }  // namespace mlaps::cost

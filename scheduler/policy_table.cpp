@@ -15,6 +15,14 @@ PlanSizes plan_whole_tiles(const Problem&, const ProblemTotals&, PlanOutput&, Pl
                            const PlanIntoOptions&);
 Capacity whole_tiles_capacity(const SizingInputs&);
 TightBound whole_tiles_tight(const EngineLimits&);
+// scheduler/policies/cost_balanced.cpp
+PlanSizes plan_cost_balanced(const Problem&, const ProblemTotals&, PlanOutput&, PlanWorkspace&,
+                             const PlanIntoOptions&);
+Capacity cost_balanced_capacity(const SizingInputs&);
+// scheduler/policies/fixed_split.cpp
+PlanSizes plan_fixed_split(const Problem&, const ProblemTotals&, PlanOutput&, PlanWorkspace&,
+                           const PlanIntoOptions&);
+Capacity fixed_split_capacity(const SizingInputs&);
 }  // namespace policy_impl
 
 namespace {
@@ -41,6 +49,19 @@ constexpr PolicyDef kTable[] = {
      .plan = policy_impl::plan_whole_tiles,
      .capacity = policy_impl::whole_tiles_capacity,
      .tight = policy_impl::whole_tiles_tight},
+    {.name = "cost-balanced",
+     .summary =
+         "upstream's next-fit with cuts, the TG budget in modelled us (cost model terms) instead of KV "
+         "units, bisected to the smallest that fits",
+     .traits = {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = false, .need_lse = L::kHonours},
+     .plan = policy_impl::plan_cost_balanced,
+     .capacity = policy_impl::cost_balanced_capacity},
+    {.name = "fixed-split",
+     .summary = "batch-invariant: each tile cut by its own size alone (a piece's work >= 8x its modelled "
+                "set-up), whatever its batch-mates; LPT placement by modelled cost",
+     .traits = {.reduce = R::kFixed, .sizing = S::kPr3606, .upstream_shape = false, .need_lse = L::kHonours},
+     .plan = policy_impl::plan_fixed_split,
+     .capacity = policy_impl::fixed_split_capacity},
 };
 
 }  // namespace
