@@ -35,5 +35,6 @@ void add_chunked_command(CLI::App& root, CommandRunner& runner);
 void add_misc_commands(CLI::App& root, CommandRunner& runner);  // workloads, conformance, fuzz
 void add_sizing_command(CLI::App& root, CommandRunner& runner);
 void add_cost_commands(CLI::App& root, CommandRunner& runner);  // cost, compare, trace gen
+void add_invariance_command(CLI::App& root, CommandRunner& runner);
 
 }  // namespace mlaps::cli

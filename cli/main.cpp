@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   mlaps::cli::add_misc_commands(app, runner);
   mlaps::cli::add_sizing_command(app, runner);
   mlaps::cli::add_cost_commands(app, runner);
+  mlaps::cli::add_invariance_command(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

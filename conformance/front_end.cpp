@@ -1,6 +1,7 @@
 #include "conformance/front_end.h"
 
 #include "conformance/calibrate.h"
+#include "conformance/policy_timing.h"
 
 #include <cstdio>
 #include <iostream>
@@ -62,6 +63,24 @@ int main_with_args(int argc, char** argv) {
                "timeline.svg}; exit 0 when the holdout goal (median |error| <= 10%, max <= 25%) is met");
   app.add_option("--base-profile", base_profile, "--calibrate: the profile whose coefficients are fitted")
       ->capture_default_str();
+  PolicyTimingOptions pt;
+  std::string time_policies, sets =
+                                 "vllm-chunked-8k,vllm-chunked-8k-packed,mixed-long-short,deepseek-tp8,"
+                                 "many-short,decode-like";
+  app.add_option(
+      "--time-policies", time_policies,
+      "policy timing instead: a comma list (ratios against the first, e.g. aiter,cost-balanced); "
+      "times prefill + reduce of every problem of --suite (none: skip) and of --set-batches batches of "
+      "each of --sets under each policy, beside the cost model's prediction; writes --out "
+      "DIR/{policy_timing.json, policy_timing.md}");
+  app.add_option("--sets", sets, "--time-policies: serving sets, comma list ('' for none)")
+      ->capture_default_str();
+  app.add_option("--set-batches", pt.set_batches, "--time-policies: batches per set")->capture_default_str();
+  app.add_option("--set-num-cu", pt.num_cu, "--time-policies: the sets' CU count (0: the batches' own, 256)")
+      ->capture_default_str();
+  app.add_option("--profile", pt.profile,
+                 "--time-policies: what cost-aware policies plan for and the model predicts with")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -71,10 +90,39 @@ int main_with_args(int argc, char** argv) {
     return 2;
   }
   try {
-    check_options(o);
+    ConformanceOptions checked = o;
+    if (!time_policies.empty() && o.suite == "none") checked.suite = "default";  // timing sets only
+    check_options(checked);
   } catch (const InputError& e) {
     std::fprintf(stderr, "mlaps-gpu-conformance: error: %s\n", e.what());
     return 2;
+  }
+  if (!time_policies.empty()) {
+#if MLAPS_CONFORMANCE_WITH_COST
+    auto split = [](const std::string& text) {
+      std::vector<std::string> out;
+      size_t at = 0;
+      while (at <= text.size() && !text.empty()) {
+        const size_t end = std::min(text.find(',', at), text.size());
+        if (end > at) out.push_back(text.substr(at, end - at));
+        at = end + 1;
+      }
+      return out;
+    };
+    pt.out_dir = o.out_dir;
+    pt.policies = split(time_policies);
+    pt.sets = split(sets);
+    pt.suite = o.suite;
+    pt.filter = o.filter;
+    pt.seed = o.seed;
+    if (app.count("--reps")) pt.reps = o.timing_reps;
+    return run_policy_timing(pt, std::cout);
+#else
+    std::fprintf(stderr,
+                 "mlaps-gpu-conformance: --time-policies: this build has no cost library (the standalone "
+                 "build needs eigen3/ in MLAPS_DEPS_INCLUDE)\n");
+    return 2;
+#endif
   }
   if (calibrate) {
 #if MLAPS_CONFORMANCE_WITH_COST

@@ -15,6 +15,8 @@
 #
 # CALIBRATE=1 adds the cost model's calibration: calibration/{calibration_data.json, profile.json, holdout.md,
 # timeline.svg} and calibration.log (the standalone build needs eigen3/ in $MLAPS_DEPS_INCLUDE for it).
+# TIME_POLICIES=aiter,cost-balanced,... adds the policy timing (issue 15): policy_timing/{policy_timing.json,
+# policy_timing.md} and policy_timing.log (TIME_SUITE, TIME_SETS, TIME_SET_BATCHES, TIME_REPS, TIME_PROFILE).
 # Environment: SUITE (default|quick|seed|sanitizer|none; default "default"), CUDA_ARCH (default 90),
 # SKIP_SANITIZER=1, SKIP_SDPA=1, NCU=1 (profile one prefill launch), PREFILL_VARIANTS (below), JOBS.
 # Exit status: non-zero when the build fails, any conformance case mismatches, or a sanitizer reports errors.
@@ -77,6 +79,20 @@ if [ "${CALIBRATE:-0}" = 1 ]; then
     --out "$RESULTS/calibration" 2>&1 | tee "$RESULTS/calibration.log"
   rc=${PIPESTATUS[0]}
   stamp "calibration exit $rc (0: holdout goal met; 1: not met or fit failed; 2: no GPU / not built)"
+  [ "$rc" -eq 0 ] || status=1
+fi
+
+# ---- policy timing (TIME_POLICIES=aiter,cost-balanced,...): measured prefill + reduce of each policy against
+# the first, on the suite's problems (TIME_SUITE, default "default"; "none": skip) and TIME_SET_BATCHES (20)
+# batches of each of TIME_SETS (the front end's default list when unset), beside the cost model's prediction
+# (TIME_PROFILE, default h200-mlaps) -----------------------------------------------------------------------
+if [ -n "${TIME_POLICIES:-}" ]; then
+  stamp "policy timing: $TIME_POLICIES"
+  "$CONF" --time-policies "$TIME_POLICIES" --suite "${TIME_SUITE:-default}" --profile "${TIME_PROFILE:-h200-mlaps}" \
+    --set-batches "${TIME_SET_BATCHES:-20}" --reps "${TIME_REPS:-5}" ${TIME_SETS+--sets "$TIME_SETS"} \
+    --out "$RESULTS/policy_timing" 2>&1 | tee "$RESULTS/policy_timing.log"
+  rc=${PIPESTATUS[0]}
+  stamp "policy timing exit $rc (0: every case ran; 1: a GPU error; 2: no GPU / not built)"
   [ "$rc" -eq 0 ] || status=1
 fi
 

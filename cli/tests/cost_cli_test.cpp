@@ -265,3 +265,55 @@ TEST(CliWorkloads, SetsAreListed) {
 }
 
 }  // namespace
+
+namespace {
+
+const char* kInvarianceBatch =
+    "invariance --qo-lens 300,40,16,90 --kv-lens 2000,700,300,1100 --heads 2 --num-cu 8 --no-causal "
+    "--threads 2 --quiet";
+
+TEST(CliInvariance, JsonPerPolicyAndRequest) {
+  const auto r = run(std::string(kInvarianceBatch) + " --policies whole-tiles,aiter --format json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(keys(j), (std::set<std::string>{"source", "seed", "profile", "policies"}));
+  ASSERT_EQ(j["policies"].size(), 2u);
+  for (const auto& p : j["policies"]) {
+    EXPECT_EQ(keys(p), (std::set<std::string>{"policy", "requests", "requests_changed", "max_output_diff",
+                                              "max_lse_diff", "rows"}));
+    EXPECT_EQ(p["requests"], 4);
+    ASSERT_EQ(p["rows"].size(), 4u);
+    EXPECT_EQ(keys(p["rows"][0]),
+              (std::set<std::string>{"batch", "call", "seq", "qo", "kv", "pieces_batched", "pieces_alone",
+                                     "output_bits_changed", "lse_bits_changed", "max_output_diff",
+                                     "max_lse_diff", "invariant"}));
+  }
+  EXPECT_EQ(j["policies"][0]["policy"], "whole-tiles");
+  EXPECT_EQ(j["policies"][0]["requests_changed"], 0);
+  EXPECT_EQ(j["policies"][1]["policy"], "aiter");
+  EXPECT_GT(j["policies"][1]["requests_changed"].get<int>(), 0);
+}
+
+TEST(CliInvariance, RequireInvariantExitCodes) {
+  EXPECT_EQ(run(std::string(kInvarianceBatch) + " --policy fixed-split --require-invariant").code, 0);
+  const auto r = run(std::string(kInvarianceBatch) + " --policy aiter --require-invariant");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("policy aiter:"), std::string::npos) << r.out;
+  const auto bad = run(std::string(kInvarianceBatch) + " --policies aiter,nope");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("--policies"), std::string::npos) << bad.out;
+  EXPECT_EQ(run("invariance --set nope").code, 2);
+}
+
+TEST(CliInvariance, SetCallsAreEmulated) {
+  const auto r =
+      run("invariance --set decode-like --batches 1 --heads 1 --num-cu 16 --policy whole-tiles "
+          "--threads 2 --quiet --format json",
+          false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GE(j["policies"][0]["requests"].get<int>(), 32);
+  EXPECT_EQ(j["policies"][0]["requests_changed"], 0);
+}
+
+}  // namespace

@@ -203,3 +203,57 @@ TEST(GpuConformance, CompareRunsCountsAndDescribesEachBuffer) {
 
 }  // namespace
 }  // namespace mlaps::conformance
+
+#if MLAPS_CONFORMANCE_WITH_COST
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "conformance/policy_timing.h"
+#include "scheduler/error.h"
+
+namespace mlaps::conformance {
+namespace {
+
+// The policy-timing cases (host side): each suite problem once, set_batches batches per set, named apart.
+TEST(PolicyTiming, CasesCoverTheSuiteAndTheSets) {
+  PolicyTimingOptions o;
+  o.policies = {"aiter", "cost-balanced"};
+  o.suite = "quick";
+  o.sets = {"many-short", "vllm-chunked-8k"};
+  o.set_batches = 3;
+  const auto cases = policy_timing_cases(o);
+  std::map<std::string, int> per_group;
+  std::set<std::string> names;
+  for (const auto& c : cases) {
+    ++per_group[c.group];
+    EXPECT_TRUE(names.insert(c.name).second) << c.name;
+    EXPECT_FALSE(c.calls.empty()) << c.name;
+  }
+  EXPECT_GT(per_group["suite"], 5);
+  EXPECT_EQ(per_group["many-short"], 3);
+  EXPECT_EQ(per_group["vllm-chunked-8k"], 3);
+  o.policies = {"aiter", "nope"};
+  EXPECT_THROW(policy_timing_cases(o), InputError);
+  o.policies = {"aiter"};
+  o.sets = {"nope"};
+  EXPECT_THROW(policy_timing_cases(o), InputError);
+}
+
+TEST(PolicyTiming, MarkdownPutsMeasuredBesidePredicted) {
+  const std::vector<TimingRow> rows = {{"b#0", "set", "aiter", 90, 10, 45, 5},
+                                       {"b#0", "set", "cost-balanced", 72, 8, 40, 5},
+                                       {"b#1", "set", "aiter", 100, 0, 50, 0},
+                                       {"b#1", "set", "cost-balanced", 140, 0, 45, 0}};
+  const std::string md = policy_timing_markdown(rows, {"aiter", "cost-balanced"}, "GPU", "h200-mlaps");
+  // b#0: measured 80 / 100, predicted 45 / 50; b#1: 140 / 100, 45 / 50. Geomeans: sqrt(0.8 * 1.4) > 1, 0.9.
+  EXPECT_NE(md.find(fmt::format("| set | 2 | cost-balanced | {:.3f} | 0.900 | NO |", std::sqrt(0.8 * 1.4))),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| b#0 | cost-balanced | 72.0 + 8.0 | 40.0 + 5.0 | 0.800 | 0.900 |"), std::string::npos)
+      << md;
+}
+
+}  // namespace
+}  // namespace mlaps::conformance
+#endif
