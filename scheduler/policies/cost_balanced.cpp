@@ -249,8 +249,12 @@ PlanSizes plan_cost_balanced(const Problem& p, const ProblemTotals& totals, Plan
       const Emitted em{cand[c], ends[c]->data()};
       if (c == 0) {
         const int32_t* ord = pingpong.data();
-        const double T = smallest_budget<false>(prices.data(), ord, ntiles, use, sum, max_base, max_unit);
-        const double load = next_fit<true, false>(prices.data(), ord, ntiles, use, T, &em);
+        // At sum / TGs first: where it fits (equal or paired tiles) that is the plan, in one pass.
+        double load = sum > 0 ? next_fit<true, false>(prices.data(), ord, ntiles, use, sum / use, &em) : -1;
+        if (load < 0) {
+          const double T = smallest_budget<false>(prices.data(), ord, ntiles, use, sum, max_base, max_unit);
+          load = next_fit<true, false>(prices.data(), ord, ntiles, use, T, &em);
+        }
         best_us = load * heads_per_tg;
         if (load <= bound) break;  // the smallest budget any plan of these tiles can have
         best_us += reduce_us(pc, prices.data(), ntiles, p.num_heads_q(), direct, *cand[c], count);
