@@ -1,6 +1,7 @@
 #include "cost/model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <numeric>
 #include <queue>
@@ -47,6 +48,83 @@ void check_batch(const Problem& p, const WorkInfo& w, int64_t i) {
   }
 }
 
+// Ceiling division by a divisor fixed for a whole evaluation (the profile's row_quantum, rows_per_pass): a
+// shift when it is a power of two, as both built-in profiles' are, else a division.
+class CeilDiv {
+ public:
+  explicit CeilDiv(int64_t d) : d_(std::max<int64_t>(1, d)) {
+    if ((d_ & (d_ - 1)) == 0) shift_ = std::countr_zero(static_cast<uint64_t>(d_));
+  }
+  int64_t operator()(int64_t a) const {
+    if (a <= 0) return 0;
+    return shift_ >= 0 ? (a + d_ - 1) >> shift_ : (a + d_ - 1) / d_;
+  }
+  int64_t divisor() const { return d_; }
+
+ private:
+  int64_t d_;
+  int shift_ = -1;
+};
+
+// One (work item, head) as the model sees it: rows, padded rows, row passes, sub-tiles by kind, the write.
+struct ItemShape {
+  int64_t rows;
+  double rpad, passes;
+  SubTileCounts s;
+  bool partial;
+};
+ItemShape shape_of(const Problem& p, const WorkInfo& w, const CeilDiv& quantum, const CeilDiv& pass) {
+  const int64_t rows = std::max(0, w.qo_end - w.qo_start);
+  return {rows, static_cast<double>(quantum(rows) * quantum.divisor()), static_cast<double>(pass(rows)),
+          sub_tiles(p, w), w.partial_o_loc >= 0};
+}
+
+// The features of one (work item, head) (model.h).
+Features features_of(const ItemShape& x) {
+  Features f{};
+  f[kItem] = 1;
+  f[kQRow] = x.rpad;
+  f[kPassFull] = x.passes * x.s.full;
+  f[kRowFull] = x.rpad * x.s.full;
+  f[kPassMasked] = x.passes * x.s.masked;
+  f[kRowMasked] = x.rpad * x.s.masked;
+  f[kPassEmpty] = x.passes * x.s.empty;
+  f[kRowEmpty] = x.rpad * x.s.empty;
+  (x.partial ? f[kWritePartialRow] : f[kWriteDirectRow]) = static_cast<double>(x.rows);
+  return f;
+}
+
+// sum_k c[k] * f[k] over kItem .. kWriteDirectRow, in that order, of features_of(x): the same operations on
+// the same values, less the terms whose feature is 0 (each would add +0.0, which changes no sum of these
+// non-negative terms), so bit-identical to the dot product and shorter on its dependency chain.
+double cost_of(const CostProfile& prof, const ItemShape& x) {
+  const auto& c = prof.c;
+  double t = c[kItem] * 1.0;
+  if (x.rpad != 0) t += c[kQRow] * x.rpad;
+  if (x.s.full != 0) {
+    t += c[kPassFull] * (x.passes * x.s.full);
+    t += c[kRowFull] * (x.rpad * x.s.full);
+  }
+  if (x.s.masked != 0) {
+    t += c[kPassMasked] * (x.passes * x.s.masked);
+    t += c[kRowMasked] * (x.rpad * x.s.masked);
+  }
+  if (x.s.empty != 0) {
+    t += c[kPassEmpty] * (x.passes * x.s.empty);
+    t += c[kRowEmpty] * (x.rpad * x.s.empty);
+  }
+  if (x.rows != 0) t += c[x.partial ? kWritePartialRow : kWriteDirectRow] * static_cast<double>(x.rows);
+  return t;
+}
+
+// Whether two work items cost the same per head: the same sequence, rows and keys, and both writing partials
+// or both writing directly (the slot itself and kv_offset do not change the cost). qo_start .. kv_end are
+// four adjacent int32 (work_info.h's layout asserts): compared as 16 bytes.
+bool same_cost(const WorkInfo& a, const WorkInfo& b) {
+  return a.batch_idx == b.batch_idx && (a.partial_o_loc >= 0) == (b.partial_o_loc >= 0) &&
+         std::memcmp(&a.qo_start, &b.qo_start, 4 * sizeof(int32_t)) == 0;
+}
+
 // Everything a TG contributes, so that a TG repeating another's pieces copies it whole.
 struct TgAgg {
   double busy = 0;
@@ -55,11 +133,63 @@ struct TgAgg {
   int64_t direct = 0;
 };
 
-// The 7 fields that decide a work item's cost (q_head_range aside: only its width counts).
-bool same_geometry(const WorkInfo& a, const WorkInfo& b) {
-  return a.batch_idx == b.batch_idx && a.partial_o_loc == b.partial_o_loc && a.qo_start == b.qo_start &&
-         a.qo_end == b.qo_end && a.kv_start == b.kv_start && a.kv_end == b.kv_end &&
-         item_heads(a) == item_heads(b);
+// Whether TG ranges a[0, n) and b[0, n) hold the same pieces: every field but q_head_range equal and
+// q_head_range's hi - lo equal (the number of heads, item_heads()), item by item; more than the cost needs,
+// so equal pieces always cost the same. One vector compare per item, branch-free: items are 8 x uint32
+// (work_info.h), and a - b must equal a[0] - b[0] in every lane. Lanes 0-6 thus equal; in lane 7 (lo | hi <<
+// 16) the difference is (lo_a - lo_b) + 2^16 (hi_a - hi_b) (mod 2^32), and with every lo and hi below 2^15
+// (checked) equal differences mean equal (lo_a - lo_b, hi_a - hi_b) pairs, so item i's widths agree when item
+// 0's do (checked directly). Any other range compares unequal and is recomputed.
+bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n) {
+  if (n == 0) return true;
+  if (a[0].q_head_hi() - a[0].q_head_lo() != b[0].q_head_hi() - b[0].q_head_lo()) return false;
+  using V = uint32_t __attribute__((vector_size(32)));  // GCC/Clang vector extension: one AVX2 register
+  static_assert(sizeof(V) == sizeof(WorkInfo));
+  V x0, y0;
+  std::memcpy(&x0, a, sizeof x0);
+  std::memcpy(&y0, b, sizeof y0);
+  const V d0 = x0 - y0;
+  V diff = {}, bits = {};
+#pragma GCC unroll 4
+  for (int32_t i = 0; i < n; ++i) {
+    V x, y;
+    std::memcpy(&x, a + i, sizeof x);
+    std::memcpy(&y, b + i, sizeof y);
+    diff |= (x - y) ^ d0;
+    bits |= x | y;
+  }
+  uint32_t any = bits[7] & 0x80008000u;  // a lo or hi >= 2^15: not decided here
+  for (int k = 0; k < 7; ++k) any |= d0[k];
+  for (int k = 0; k < 8; ++k) any |= diff[k];
+  return any == 0;
+}
+
+// One TG's items in order. Consecutive items that cost the same (other heads' copies) reuse the cost.
+TgAgg tg_aggregate(const Problem& p, const WorkInfo* works, int32_t b, int32_t e, const CostProfile& prof,
+                   const CeilDiv& quantum, const CeilDiv& pass) {
+  TgAgg a;
+  a.busy = prof.c[kTg];
+  const WorkInfo* prev = nullptr;
+  double prev_us = 0;
+  for (int32_t i = b; i < e; ++i) {
+    const WorkInfo& w = works[i];
+    double us = prev_us;
+    if (!prev || !same_cost(*prev, w)) {
+      check_batch(p, w, i);
+      us = cost_of(prof, shape_of(p, w, quantum, pass));
+    }
+    prev = &w;
+    prev_us = us;
+    const int32_t h = item_heads(w);
+    a.busy += us * h;
+    a.max_item = std::max(a.max_item, us);
+    if (w.partial_o_loc >= 0) {
+      a.partial_written += static_cast<int64_t>(std::max(0, w.qo_end - w.qo_start)) * h;
+    } else {
+      ++a.direct;
+    }
+  }
+  return a;
 }
 
 }  // namespace
@@ -104,28 +234,11 @@ SubTileCounts sub_tiles(const Problem& p, const WorkInfo& w) {
 }
 
 Features item_head_features(const Problem& p, const WorkInfo& w, const CostProfile& prof) {
-  Features f{};
-  const int64_t rows = std::max(0, w.qo_end - w.qo_start);
-  const double rpad = static_cast<double>(ceil_div(rows, prof.row_quantum) * prof.row_quantum);
-  const double passes = static_cast<double>(ceil_div(rows, prof.rows_per_pass));
-  const SubTileCounts s = sub_tiles(p, w);
-  f[kItem] = 1;
-  f[kQRow] = rpad;
-  f[kPassFull] = passes * s.full;
-  f[kRowFull] = rpad * s.full;
-  f[kPassMasked] = passes * s.masked;
-  f[kRowMasked] = rpad * s.masked;
-  f[kPassEmpty] = passes * s.empty;
-  f[kRowEmpty] = rpad * s.empty;
-  (w.partial_o_loc >= 0 ? f[kWritePartialRow] : f[kWriteDirectRow]) = static_cast<double>(rows);
-  return f;
+  return features_of(shape_of(p, w, CeilDiv(prof.row_quantum), CeilDiv(prof.rows_per_pass)));
 }
 
 double item_head_us(const Problem& p, const WorkInfo& w, const CostProfile& prof) {
-  const Features f = item_head_features(p, w, prof);
-  double t = 0;
-  for (int k = kItem; k <= kWriteDirectRow; ++k) t += prof.c[k] * f[k];
-  return t;
+  return cost_of(prof, shape_of(p, w, CeilDiv(prof.row_quantum), CeilDiv(prof.rows_per_pass)));
 }
 
 ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& prof) {
@@ -162,7 +275,8 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
     const int64_t n = plan.reduce_indptr[t + 1] - plan.reduce_indptr[t];
     const int64_t rows_e = std::max(0, plan.reduce_final_map[t].qo_end - plan.reduce_final_map[t].qo_start);
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(wg, rows_e));
-    const double rows = static_cast<double>((rows_e + blocks - 1) / blocks);  // rows of the largest block
+    // Rows of the largest block (one block per entry unless reduce_fill splits it).
+    const double rows = static_cast<double>(blocks == 1 ? rows_e : (rows_e + blocks - 1) / blocks);
     const bool massive = n >= kMassiveFrom;
     const double reads = rows * static_cast<double>(n);
     const double block = prof.c[kReduceBlock] +
@@ -214,64 +328,67 @@ PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
   pc.tg_us.assign(std::max(0, ntg), 0.0);
   pc.tg_start_us.assign(std::max(0, ntg), 0.0);
 
-  // TGs of one cluster size apart repeat the same pieces (contract 2.1): compare and copy.
-  const int32_t tpc =
+  // TGs of one cluster size apart repeat the same pieces (contract 2.1): a cluster of TGs whose pieces equal
+  // the previous cluster's (compared, never assumed: same items per TG, same_pieces over the whole range)
+  // copies its TG times and adds its totals; any other cluster is computed TG by TG.
+  const int32_t tpc =  // TGs per cluster; ntg: no repeats
       ntg == p.num_cu ? cluster_geometry(std::max(1, p.num_heads_k), std::max(1, p.num_cu)).tgs_per_cluster
-                      : 0;
-  std::vector<TgAgg> agg(std::max(0, ntg));
+                      : ntg;
   const WorkInfo* works = plan.work_info.data();
-  for (int32_t g = 0; g < ntg; ++g) {
-    const int32_t b = plan.work_indptr[g], e = plan.work_indptr[g + 1];
-    if (b > e || b < 0 || e > plan.num_works()) throw InputError("plan", "work_indptr is not monotone");
-    if (tpc > 0 && g >= tpc) {
-      const int32_t rb = plan.work_indptr[g - tpc], re = plan.work_indptr[g - tpc + 1];
-      bool same = re - rb == e - b;
-      for (int32_t i = 0; same && i < e - b; ++i) same = same_geometry(works[b + i], works[rb + i]);
-      if (same) {
-        agg[g] = agg[g - tpc];
-        continue;
-      }
-    }
-    TgAgg a;
-    a.busy = prof.c[kTg];
-    // Consecutive items of one geometry (other heads' copies) reuse the previous cost.
-    const WorkInfo* prev = nullptr;
-    double prev_us = 0;
-    for (int32_t i = b; i < e; ++i) {
-      const WorkInfo& w = works[i];
-      double us;
-      if (prev && prev->batch_idx == w.batch_idx && prev->partial_o_loc == w.partial_o_loc &&
-          prev->qo_start == w.qo_start && prev->qo_end == w.qo_end && prev->kv_start == w.kv_start &&
-          prev->kv_end == w.kv_end) {
-        us = prev_us;
-      } else {
-        check_batch(p, w, i);
-        us = item_head_us(p, w, prof);
-      }
-      prev = &w;
-      prev_us = us;
-      const int32_t h = item_heads(w);
-      a.busy += us * h;
-      a.max_item = std::max(a.max_item, us);
-      if (w.partial_o_loc >= 0) {
-        a.partial_written += static_cast<int64_t>(std::max(0, w.qo_end - w.qo_start)) * h;
-      } else {
-        ++a.direct;
-      }
-    }
-    agg[g] = a;
-  }
-
+  const int32_t* indptr = plan.work_indptr.data();
+  const int32_t nw = plan.num_works();
+  const CeilDiv quantum(prof.row_quantum), pass(prof.rows_per_pass);
   double sum = 0, max_busy = 0, max_item = 0;
   int64_t written = 0;
-  for (int32_t g = 0; g < ntg; ++g) {
-    pc.tg_us[g] = agg[g].busy;
-    sum += agg[g].busy;
-    max_busy = std::max(max_busy, agg[g].busy);
-    max_item = std::max(max_item, agg[g].max_item);
-    written += agg[g].partial_written;
-    pc.direct_writes += agg[g].direct;
+  TgAgg prev_cluster;  // totals of the previous cluster (busy summed, max_item the largest)
+  double prev_max_busy = 0;
+  // work_indptr spans work_info (checked above). A computed cluster checks each of its TGs' ranges; a
+  // repeated one has the previous cluster's counts, so work_indptr stays monotone and every range inside
+  // work_info. The common case first: every cluster repeats the one before it (then work_info from the second
+  // cluster on equals work_info one cluster earlier, compared in one pass), and only the first is computed.
+  int32_t computed_to = ntg;  // clusters from here on repeat the one before
+  if (tpc < ntg && ntg % tpc == 0) {
+    const int32_t shift = indptr[tpc];
+    int32_t d = 0;
+    for (int32_t g = tpc + 1; g <= ntg; ++g) d |= (indptr[g] - indptr[g - tpc]) ^ shift;
+    if (d == 0 && shift >= 0 && shift <= nw && same_pieces(works + shift, works, nw - shift))
+      computed_to = tpc;
   }
+  for (int32_t g0 = 0; g0 < ntg; g0 += tpc) {
+    const int32_t g1 = std::min(ntg, g0 + tpc);
+    // The same number of items per TG as the previous cluster: indptr[g] - indptr[g - tpc] constant.
+    bool repeat = g0 >= computed_to;
+    if (!repeat && g0 > 0 && g1 - g0 == tpc) {
+      const int32_t shift = indptr[g0] - indptr[g0 - tpc];
+      int32_t d = 0;
+      for (int32_t g = g0 + 1; g <= g1; ++g) d |= (indptr[g] - indptr[g - tpc]) ^ shift;
+      repeat = d == 0 && same_pieces(works + indptr[g0], works + indptr[g0 - tpc], indptr[g1] - indptr[g0]);
+    }
+    if (repeat) {
+      std::copy(pc.tg_us.begin() + (g0 - tpc), pc.tg_us.begin() + g0, pc.tg_us.begin() + g0);
+    } else {
+      prev_cluster = TgAgg{};
+      prev_max_busy = 0;
+      for (int32_t g = g0; g < g1; ++g) {
+        if (indptr[g] > indptr[g + 1] || indptr[g] < 0 || indptr[g + 1] > nw) {
+          throw InputError("plan", "work_indptr is not monotone");
+        }
+        const TgAgg a = tg_aggregate(p, works, indptr[g], indptr[g + 1], prof, quantum, pass);
+        pc.tg_us[g] = a.busy;
+        prev_cluster.busy += a.busy;
+        prev_cluster.max_item = std::max(prev_cluster.max_item, a.max_item);
+        prev_cluster.partial_written += a.partial_written;
+        prev_cluster.direct += a.direct;
+        prev_max_busy = std::max(prev_max_busy, a.busy);
+      }
+    }
+    sum += prev_cluster.busy;
+    max_busy = std::max(max_busy, prev_max_busy);
+    max_item = std::max(max_item, prev_cluster.max_item);
+    written += prev_cluster.partial_written;
+    pc.direct_writes += prev_cluster.direct;
+  }
+
   // Placement onto slots in launch order.
   const int32_t slots = std::max(1, prof.slots);
   double makespan = 0;

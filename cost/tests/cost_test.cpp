@@ -177,6 +177,41 @@ TEST(CostModel, SubTileClassesMatchBruteForce) {
   }
 }
 
+// item_head_us is the dot product of the coefficients with item_head_features, bit for bit (model.cpp's
+// cost_of skips the zero terms), for both built-in profiles and a profile without power-of-two row sizes.
+TEST(CostModel, ItemCostIsTheDotProductOfItsFeatures) {
+  std::mt19937 rng(11);
+  std::vector<CostProfile> profiles = {*find_builtin_profile("mi355x-asm"),
+                                       *find_builtin_profile("h200-mlaps")};
+  profiles.push_back(profiles[0]);
+  profiles.back().rows_per_pass = 48;
+  profiles.back().row_quantum = 24;
+  for (int trial = 0; trial < 200; ++trial) {
+    const int32_t kv = std::uniform_int_distribution<int32_t>(1, 3000)(rng);
+    const int32_t qo = std::uniform_int_distribution<int32_t>(1, kv)(rng);
+    const Problem p = Problem::from_lengths({qo}, {kv}, 2, trial % 3 != 0, 7);
+    for (int t = 0; t < 20; ++t) {
+      WorkInfo w{};
+      w.qo_start = std::uniform_int_distribution<int32_t>(0, qo - 1)(rng);
+      w.qo_end = std::uniform_int_distribution<int32_t>(w.qo_start, qo)(rng);
+      w.kv_start = std::uniform_int_distribution<int32_t>(0, kv - 1)(rng);
+      w.kv_end = std::uniform_int_distribution<int32_t>(w.kv_start, kv)(rng);
+      w.partial_o_loc = t % 2 ? -1 : 0;
+      w.q_head_range = WorkInfo::pack_heads(0, 2);
+      for (const CostProfile& prof : profiles) {
+        const Features f = item_head_features(p, w, prof);
+        double dot = 0;
+        for (int k = kItem; k <= kWriteDirectRow; ++k) dot += prof.c[k] * f[k];
+        ASSERT_EQ(item_head_us(p, w, prof), dot)
+            << prof.name << " qo [" << w.qo_start << "," << w.qo_end << ")";
+        const int64_t rows = w.qo_end - w.qo_start;
+        ASSERT_EQ(f[kQRow],
+                  static_cast<double>((rows + prof.row_quantum - 1) / prof.row_quantum * prof.row_quantum));
+      }
+    }
+  }
+}
+
 TEST(CostModel, RejectsPlansThatDoNotFitTheProblem) {
   const Problem p = Problem::from_lengths({600}, {600}, 1, true, 4);
   Plan plan = make_plan(p, kAiter);
