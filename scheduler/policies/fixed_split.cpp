@@ -24,6 +24,7 @@
 #include <numeric>
 #include <vector>
 
+#include "scheduler/geometry.h"
 #include "scheduler/policies/tile_prices.h"
 #include "scheduler/policy.h"
 
@@ -177,7 +178,7 @@ Capacity fixed_split_capacity(const SizingInputs& in) {
   Capacity c = compute_capacity(in, SizingFormula::kPr3606);  // validates the inputs; shapes of the indptrs
   const int64_t G = in.qlen_granularity;
   const int64_t qtc = int64_t{in.batch_size} * ((int64_t{in.max_qlen} + G - 1) / G);
-  const int64_t tpc = in.num_cu / std::gcd(in.num_heads_k, in.num_cu);
+  const int64_t tpc = cluster_geometry(in.num_heads_k, in.num_cu).tgs_per_cluster;
   int64_t per_tile = tpc;
   if (in.max_kvlen) {
     const int64_t M = (int64_t{*in.max_kvlen} + in.kvlen_granularity - 1) / in.kvlen_granularity;
