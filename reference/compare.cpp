@@ -1,7 +1,9 @@
 #include "reference/compare.h"
 
 #include <cmath>
-#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "scheduler/error.h"  // InputError only: the project's error type (header only, no scheduler code)
 
@@ -111,15 +113,16 @@ CompareResult compare_final(const RefResult& ref, const FinalState& got, const C
 }
 
 std::string CompareResult::summary() const {
-  std::ostringstream s;
-  s << (pass ? "PASS" : "FAIL") << ": unwritten output " << unwritten.output << ", lse " << unwritten.lse
-    << "; output mismatch " << output.mismatches << "/" << output.elements << " (" << output.mismatch_fraction
-    << "), max_abs_err " << output.max_abs_err << " at (" << output.worst.row << "," << output.worst.head
-    << "," << output.worst.dim << "), nonfinite " << output.nonfinite << "; lse max_abs_err "
-    << lse.max_abs_err << " at (" << lse.worst.row << "," << lse.worst.head << ") over " << lse.compared
-    << ", mask mismatch " << lse.mask_mismatch;
-  if (lse_not_promised > 0) s << "; lse not promised (need_lse = false) " << lse_not_promised;
-  return s.str();
+  // fmt, not an ostringstream: {:g} is the stream's default double format (6 significant digits). The
+  // Python module crashed in ostream's num_put here inside a Python 3.12 venv process (H200 host, GCC 13).
+  std::string s = fmt::format(
+      "{}: unwritten output {}, lse {}; output mismatch {}/{} ({:g}), max_abs_err {:g} at ({},{},{}), "
+      "nonfinite {}; lse max_abs_err {:g} at ({},{}) over {}, mask mismatch {}",
+      pass ? "PASS" : "FAIL", unwritten.output, unwritten.lse, output.mismatches, output.elements,
+      output.mismatch_fraction, output.max_abs_err, output.worst.row, output.worst.head, output.worst.dim,
+      output.nonfinite, lse.max_abs_err, lse.worst.row, lse.worst.head, lse.compared, lse.mask_mismatch);
+  if (lse_not_promised > 0) s += fmt::format("; lse not promised (need_lse = false) {}", lse_not_promised);
+  return s;
 }
 
 }  // namespace mlaps
