@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 
@@ -140,27 +141,56 @@ int run_policy_timing(const PolicyTimingOptions& o, std::ostream& log) {
   const PlanningCosts pc = cost::planning_costs(prof);
   std::vector<TimingRow> rows;
   nlohmann::json jrows = nlohmann::json::array();
+  namespace fs = std::filesystem;
+  auto write = [&](const char* file, const std::string& text) {
+    const fs::path p = fs::path(o.out_dir) / file, tmp = p.string() + ".tmp-mlaps";
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f << text;
+    }
+    fs::rename(tmp, p);
+  };
+  // The reports are rewritten after every case, so a run stopped early (a CI time limit) keeps what it timed.
+  auto write_reports = [&] {
+    write("policy_timing.json", nlohmann::json{{"device", device},
+                                               {"profile", prof.name},
+                                               {"policies", o.policies},
+                                               {"reps", o.reps},
+                                               {"rows", jrows}}
+                                        .dump(1) +
+                                    "\n");
+    const std::string md = policy_timing_markdown(rows, o.policies, device, prof.name);
+    write("policy_timing.md", md);
+    return md;
+  };
   const auto t0 = std::chrono::steady_clock::now();
   size_t done = 0;
   try {
+    fs::create_directories(o.out_dir);
     for (const TimingCase& c : cases) {
       ++done;
-      for (const Policy pol : pols) {
-        TimingRow r{c.name, c.group, std::string(pol.name())};
-        for (const Problem& p : c.calls) {
-          const Plan plan = make_plan(p, pol, &pc);
+      std::vector<TimingRow> per;  // one row per policy, summed over the case's calls
+      for (const Policy pol : pols) per.push_back(TimingRow{c.name, c.group, std::string(pol.name())});
+      for (const Problem& p : c.calls) {
+        // The call's inputs, made once for every policy (they do not depend on it).
+        std::optional<AttnInputs> in;
+        for (size_t k = 0; k < pols.size(); ++k) {
+          TimingRow& r = per[k];
+          const Plan plan = make_plan(p, pols[k], &pc);
           const cost::PlanCost pred = cost::evaluate(p, plan, prof);
           r.predicted_prefill_us += pred.prefill_us;
           r.predicted_reduce_us += pred.reduce_us;
           if (plan.num_works() == 0) continue;
-          const AttnInputs in = make_random_inputs(p, c.inputs);
+          if (!in) in = make_random_inputs(p, c.inputs);
           NumericModel model;
           model.encoding = c.inputs.encoding;
-          const gpu::PlanTiming t = gpu::time_plan(p, plan, in, model, o.reps);
+          const gpu::PlanTiming t = gpu::time_plan(p, plan, *in, model, o.reps);
           r.measured_prefill_us += t.prefill_us_median;
           r.measured_reduce_us += t.reduce_us_median;
         }
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (TimingRow& r : per) {
         log << fmt::format("[{:7.1f}s] {:4}/{} {:<40} {:<14} measured {:10.1f} us  predicted {:10.1f} us\n",
                            el, done, cases.size(), r.name, r.policy, r.measured_us(), r.predicted_us());
         jrows.push_back({{"case", r.name},
@@ -173,30 +203,19 @@ int run_policy_timing(const PolicyTimingOptions& o, std::ostream& log) {
                          {"predicted_reduce_us", r.predicted_reduce_us}});
         rows.push_back(std::move(r));
       }
+      write_reports();
     }
   } catch (const std::exception& e) {
     log << "time-policies: " << e.what() << "\n";
     return 1;
   }
-  namespace fs = std::filesystem;
-  fs::create_directories(o.out_dir);
-  auto write = [&](const char* file, const std::string& text) {
-    const fs::path p = fs::path(o.out_dir) / file, tmp = p.string() + ".tmp-mlaps";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << text;
-    }
-    fs::rename(tmp, p);
-  };
-  write("policy_timing.json", nlohmann::json{{"device", device},
-                                             {"profile", prof.name},
-                                             {"policies", o.policies},
-                                             {"reps", o.reps},
-                                             {"rows", std::move(jrows)}}
-                                      .dump(1) +
-                                  "\n");
-  const std::string md = policy_timing_markdown(rows, o.policies, device, prof.name);
-  write("policy_timing.md", md);
+  std::string md;
+  try {
+    md = write_reports();
+  } catch (const std::exception& e) {
+    log << "time-policies: " << e.what() << "\n";
+    return 1;
+  }
   log << md.substr(0, md.find("\n| case |")) << "\ntime-policies: wrote " << o.out_dir
       << "/{policy_timing.json, policy_timing.md}\n";
   return 0;

@@ -96,7 +96,7 @@ TEST(Fit, CommittedH200ProfileIsTheFitOfItsData) {
   const std::string path = std::string(MLAPS_SOURCE_DIR) + "/cost/profiles/h200-mlaps/calibration_data.json";
   const CalibrationData data =
       calibration_from_json_text(read_file_bounded("data", path, kMaxCalibrationBytes));
-  ASSERT_EQ(data.cases.size(), 258u);
+  ASSERT_EQ(data.cases.size(), 430u);  // 86 problems x 5 policies
   const CostProfile& committed = *find_builtin_profile("h200-mlaps");
   const FitResult r = fit_profile(data, committed);
   for (int k = 0; k < kNumCoeffs; ++k) {
@@ -116,12 +116,12 @@ TEST(Fit, CommittedH200ProfileIsTheFitOfItsData) {
   for (const CalibrationCase& c : data.cases) {
     EXPECT_NE(md.find("| " + c.name + " | " + c.policy + " | "), std::string::npos) << c.name;
   }
-  EXPECT_NE(md.find("| >= 64 ms | 2 |"), std::string::npos);  // the reduce error by prefill length
+  EXPECT_NE(md.find("| >= 64 ms | 4 |"), std::string::npos);  // the reduce error by prefill length
   const std::string svg(files[2].blob.bytes(), files[2].blob.size);
   EXPECT_NE(svg.find("causal_1x16384_h1/cu256"), std::string::npos);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
-  // The first run's figures (README): prefill meets the goal, the reduce's event timing does not
-  // (cost/model.h says why: launch latency after a long host wait, not the reduce's work).
+  // The committed H200 run's figures (README): prefill meets the goal; the reduce misses it on a few cases
+  // (31.4% at most, after 16-64 ms prefills: the table above).
   EXPECT_FALSE(r.goal_met);
   EXPECT_LE(r.holdout_prefill_max_abs_err, 0.25);
   EXPECT_LE(r.holdout_median_abs_err, 0.10);

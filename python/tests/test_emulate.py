@@ -45,10 +45,15 @@ def test_emulate_is_the_cpp_emulator(tmp_path, name, policy):
     assert c["pass"] == run["pass"] == (code == 0)
     for key in ("unwritten_output", "unwritten_lse"):
         assert c[key] == run[key]
-    for key in ("max_abs_err", "mismatch_fraction", "mismatches", "elements"):
+    # Counts agree exactly; the errors to 1e-12 relative: the float64 reference's last bits follow Eigen's
+    # blocking over where its buffers lie (the CLI's and the module's copies differ; seen on the H200's
+    # AVX-512 host: 0.016663237073001436 vs ...658).
+    for key in ("mismatch_fraction", "mismatches", "elements"):
         assert c["output"][key] == run["output"][key]
-    for key in ("max_abs_err", "compared", "mask_mismatch"):
+    for key in ("compared", "mask_mismatch"):
         assert c["lse"][key] == run["lse"][key]
+    for part in ("output", "lse"):
+        assert c[part]["max_abs_err"] == pytest.approx(run[part]["max_abs_err"], rel=1e-12, abs=0)
 
 
 def test_emulate_float32_and_bad_arguments(seed_problem):
