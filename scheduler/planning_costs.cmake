@@ -1,6 +1,6 @@
 # The default profile's planning terms (scheduler/planning_costs.h, default_planning_costs()), read from its JSON so that the
 # profile file stays their one home.
-# Shared by scheduler/CMakeLists.txt and the standalone GPU build (gpu/standalone): writes
+# Shared by scheduler/CMakeLists.txt, the standalone GPU build (gpu/standalone) and the fuzz build: writes
 # OUT_DIR/scheduler/default_planning_costs.h from ROOT/cost/profiles/mi355x-asm.json.
 function(mlaps_default_planning_costs root out_dir)
   set(MLAPS_PC_FILE ${root}/cost/profiles/mi355x-asm.json)

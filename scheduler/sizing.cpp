@@ -22,6 +22,15 @@ SizingInputs SizingInputs::from_problem(const Problem& p) {
   return in;
 }
 
+int64_t sizing_query_tiles(const SizingInputs& in) {
+  return int64_t{in.batch_size} * ((int64_t{in.max_qlen} + in.qlen_granularity - 1) / in.qlen_granularity);
+}
+
+std::optional<int64_t> sizing_kv_units(const SizingInputs& in) {
+  if (!in.max_kvlen) return std::nullopt;
+  return (int64_t{*in.max_kvlen} + in.kvlen_granularity - 1) / in.kvlen_granularity;
+}
+
 Capacity compute_capacity(const SizingInputs& in, SizingFormula formula) {
   if (in.num_cu <= 0) throw InputError("num_cu", "must be > 0 (got " + std::to_string(in.num_cu) + ")");
   if (in.num_heads_k <= 0) {
@@ -36,7 +45,7 @@ Capacity compute_capacity(const SizingInputs& in, SizingFormula formula) {
   const int64_t B = in.batch_size;
   const int64_t cpc = cluster_geometry(in.num_heads_k, in.num_cu).tgs_per_cluster;  // CUs (TGs) per cluster
   const int64_t mq = (int64_t{in.max_qlen} + in.qlen_granularity - 1) / in.qlen_granularity;
-  const int64_t qtc = B * mq;  // query tiles the buffers allow for
+  const int64_t qtc = sizing_query_tiles(in);  // query tiles the buffers allow for
 
   Capacity c;
   c.work_indptr = cu + 1;

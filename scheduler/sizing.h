@@ -43,6 +43,12 @@ struct Capacity {
 
 Capacity compute_capacity(const SizingInputs& in, SizingFormula formula);
 
+// What static sizes allow for, one home for every policy's bound: batch_size x ceil(max_qlen /
+// qlen_granularity) query tiles, and ceil(max_kvlen / kvlen_granularity) KV units per tile (nullopt without
+// a max_kvlen). The inputs as compute_capacity validates them (granularities > 0, sizes >= 0).
+int64_t sizing_query_tiles(const SizingInputs& in);
+std::optional<int64_t> sizing_kv_units(const SizingInputs& in);
+
 // One message per buffer the plan overflows (empty when it fits), e.g.
 // "reduce_partial_map: needs 64 entries, capacity 8".
 std::vector<std::string> capacity_overflows(const Plan& plan, const Capacity& cap, int32_t tile_q);

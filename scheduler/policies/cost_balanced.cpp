@@ -347,15 +347,7 @@ PlanSizes plan_cost_balanced(const Problem& p, const ProblemTotals& totals, Plan
   const PlanSizes sizes{p.num_heads_k * npieces, ntiles - nwhole_direct, nslots};
   const PlanSpans spans = out.reserve(sizes);
   write_replicated_works(p, ClusterSchedule{pieces, tg_end}, spans, opt);
-  int32_t entry = 0, total = 0;
-  for (int32_t t = 0; t < ntiles; ++t) {
-    if (direct && count[t + 1] - count[t] == 1) continue;
-    spans.reduce_indptr[entry] = total;
-    spans.reduce_final_map[entry++] = FinalLoc{prices[t].qo_start, prices[t].qo_end};
-    for (int32_t i = count[t]; i < count[t + 1]; ++i)
-      spans.reduce_partial_map[total++] = pieces[by_tile[i]].partial_o_loc;
-  }
-  spans.reduce_indptr[entry] = total;
+  write_reduce_maps(ntiles, prices, count, by_tile, pieces, direct, spans);
   return sizes;
 }
 
@@ -364,14 +356,10 @@ PlanSizes plan_cost_balanced(const Problem& p, const ProblemTotals& totals, Plan
 // most M = ceil(max_kvlen / kvg) units): P = qtc + min(tpc - 1, qtc x (M - 1)) pieces per cluster and head.
 Capacity cost_balanced_capacity(const SizingInputs& in) {
   Capacity c = compute_capacity(in, SizingFormula::kPr3606);  // validates the inputs; shapes of the indptrs
-  const int64_t G = in.qlen_granularity;
-  const int64_t qtc = int64_t{in.batch_size} * ((int64_t{in.max_qlen} + G - 1) / G);
+  const int64_t qtc = sizing_query_tiles(in);
   const int64_t tpc = cluster_geometry(in.num_heads_k, in.num_cu).tgs_per_cluster;
   int64_t cuts = tpc - 1;
-  if (in.max_kvlen) {
-    const int64_t M = (int64_t{*in.max_kvlen} + in.kvlen_granularity - 1) / in.kvlen_granularity;
-    cuts = std::min(cuts, qtc * std::max<int64_t>(0, M - 1));
-  }
+  if (const auto M = sizing_kv_units(in)) cuts = std::min(cuts, qtc * std::max<int64_t>(0, *M - 1));
   c.work_info = (qtc + cuts) * in.num_heads_k;
   c.reduce_partial_map = qtc + cuts;
   c.reduce_final_map = qtc;

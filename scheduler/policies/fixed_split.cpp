@@ -159,15 +159,7 @@ PlanSizes plan_fixed_split(const Problem& p, const ProblemTotals& totals, PlanOu
   const PlanSpans spans = out.reserve(sizes);
   write_replicated_works(p, ClusterSchedule{pieces, std::span<const int32_t>(tg_end.data(), tpc)}, spans,
                          opt);
-  int32_t entry = 0, total = 0;
-  for (int32_t t = 0; t < ntiles; ++t) {
-    if (direct && npieces_of[t] == 1) continue;
-    spans.reduce_indptr[entry] = total;
-    spans.reduce_final_map[entry++] = FinalLoc{prices[t].qo_start, prices[t].qo_end};
-    for (int32_t i = first[t]; i < first[t + 1]; ++i)
-      spans.reduce_partial_map[total++] = pieces[pos[i]].partial_o_loc;
-  }
-  spans.reduce_indptr[entry] = total;
+  write_reduce_maps(ntiles, prices, first, pos, pieces, direct, spans);
   return sizes;
 }
 
@@ -176,14 +168,10 @@ PlanSizes plan_fixed_split(const Problem& p, const ProblemTotals& totals, PlanOu
 // max_kvlen).
 Capacity fixed_split_capacity(const SizingInputs& in) {
   Capacity c = compute_capacity(in, SizingFormula::kPr3606);  // validates the inputs; shapes of the indptrs
-  const int64_t G = in.qlen_granularity;
-  const int64_t qtc = int64_t{in.batch_size} * ((int64_t{in.max_qlen} + G - 1) / G);
+  const int64_t qtc = sizing_query_tiles(in);
   const int64_t tpc = cluster_geometry(in.num_heads_k, in.num_cu).tgs_per_cluster;
   int64_t per_tile = tpc;
-  if (in.max_kvlen) {
-    const int64_t M = (int64_t{*in.max_kvlen} + in.kvlen_granularity - 1) / in.kvlen_granularity;
-    per_tile = std::clamp<int64_t>(M, 1, tpc);
-  }
+  if (const auto M = sizing_kv_units(in)) per_tile = std::clamp<int64_t>(*M, 1, tpc);
   c.work_info = qtc * per_tile * in.num_heads_k;
   c.reduce_partial_map = qtc * per_tile;
   c.reduce_final_map = qtc;

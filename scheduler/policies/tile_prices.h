@@ -124,4 +124,22 @@ inline TileTotals price_tiles(const Problem& p, const PlanningCosts& pc, int32_t
   return tt;
 }
 
+// The reduce maps of a plan whose tile t < ntiles (global row order) has the pieces pieces[order[i]], i in
+// [first[t], first[t + 1]), in KV order: one entry per tile with slots, listing its pieces' partial_o_loc; a
+// tile of one piece writes its output directly and gets no entry when `direct` (need_lse false). The spans
+// are sized for it (the caller's PlanSizes).
+inline void write_reduce_maps(int32_t ntiles, const std::vector<TilePrice>& prices,
+                              const std::vector<int32_t>& first, const std::vector<int32_t>& order,
+                              const std::vector<WorkInfo>& pieces, bool direct, const PlanSpans& spans) {
+  int32_t entry = 0, total = 0;
+  for (int32_t t = 0; t < ntiles; ++t) {
+    if (direct && first[t + 1] - first[t] == 1) continue;
+    spans.reduce_indptr[entry] = total;
+    spans.reduce_final_map[entry++] = FinalLoc{prices[t].qo_start, prices[t].qo_end};
+    for (int32_t i = first[t]; i < first[t + 1]; ++i)
+      spans.reduce_partial_map[total++] = pieces[order[i]].partial_o_loc;
+  }
+  spans.reduce_indptr[entry] = total;
+}
+
 }  // namespace mlaps::policy_impl

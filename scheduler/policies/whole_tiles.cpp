@@ -107,8 +107,7 @@ PlanSizes plan_whole_tiles(const Problem& p, const ProblemTotals& totals, PlanOu
 // slot and one reduce entry per tile (qtc = batch_size * ceil(max_qlen / qlen_granularity) tiles at most).
 Capacity whole_tiles_capacity(const SizingInputs& in) {
   Capacity c = compute_capacity(in, SizingFormula::kPr3606);  // validates the inputs; shapes of the indptrs
-  const int64_t mq = (int64_t{in.max_qlen} + in.qlen_granularity - 1) / in.qlen_granularity;
-  const int64_t qtc = int64_t{in.batch_size} * mq;
+  const int64_t qtc = sizing_query_tiles(in);
   c.work_info = qtc * in.num_heads_k;
   c.reduce_partial_map = qtc;
   return c;
