@@ -175,6 +175,7 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     ProblemArgs a;
     std::string contract, sizing, format = "text";
     int max_kvlen = 0, batch_size = 0;
+    int64_t max_violations = 100;
   };
   auto o = std::make_shared<Opts>();
   o->a.add_to(*app, true);
@@ -186,10 +187,15 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
   app->add_option("--max-kvlen", o->max_kvlen, "pr3606 sizing: static max_kvlen bound (default: problem's)");
   app->add_option("--batch-size", o->batch_size, "sizing: batch size B (default: problem's)");
   app->add_option("--format", o->format, "output: text | json")->capture_default_str();
+  app->add_option("--max-violations", o->max_violations,
+                  "list at most N violations (0: all); the counts per invariant and the exit status always "
+                  "cover all of them")
+      ->capture_default_str();
   runner.on(app, [o, app]() -> int {
     if (o->format != "text" && o->format != "json") {
       throw InputError("--format", fmt::format("'{}' is not one of text, json", o->format));
     }
+    if (o->max_violations < 0) throw InputError("--max-violations", "must be >= 0 (0 lists all)");
     std::optional<Policy> contract;
     if (!o->contract.empty()) contract = policy_named(o->contract, "--contract");
     const SizingOverrides so = sizing_overrides(*app, o->max_kvlen, o->batch_size);
@@ -212,6 +218,11 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
     if (contract) held = fmt::format("{} ({})", contract->name(), held);
     const auto violations = validate(l.problem, l.plan, vo);
     const auto ledger = ledger_lookup(l.problem, l.plan, violations);
+    // A broken plan of many tiles and heads can break one invariant hundreds of thousands of times: list the
+    // first --max-violations, count them all.
+    const size_t listed = o->max_violations == 0
+                              ? violations.size()
+                              : std::min(violations.size(), static_cast<size_t>(o->max_violations));
     if (o->format == "json") {
       nlohmann::json j;
       j["mlaps_version"] = std::string(kVersion);
@@ -223,8 +234,10 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       j["pre_3606_rules"] = pre_fix;
       j["need_lse"] = l.problem.need_lse;
       j["ledger"] = ledger.empty() ? nlohmann::json(nullptr) : nlohmann::json(ledger);
-      auto& arr = j["violations"] = nlohmann::json::array();
-      for (const auto& v : violations) {
+      j["violations_total"] = violations.size();
+      auto& arr = j["violations"] = nlohmann::json::array();  // the first `listed`
+      for (size_t i = 0; i < listed; ++i) {
+        const Violation& v = violations[i];
         arr.push_back({{"invariant", v.invariant},
                        {"contract", contract_name(v.contract)},
                        {"detail", v.detail},
@@ -236,7 +249,11 @@ void add_check_command(CLI::App& root, CommandRunner& runner) {
       }
       std::cout << j.dump(2) << "\n";
     } else {
-      for (const auto& v : violations) std::cout << format_violation(v) << "\n";
+      for (size_t i = 0; i < listed; ++i) std::cout << format_violation(violations[i]) << "\n";
+      if (listed < violations.size()) {
+        std::cout << fmt::format("... and {} more not listed (--max-violations 0 lists all)\n",
+                                 violations.size() - listed);
+      }
       std::map<std::string, int> counts;
       for (const auto& v : violations) counts[v.invariant]++;
       if (violations.empty()) {

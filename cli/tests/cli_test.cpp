@@ -75,6 +75,39 @@ TEST(CliCheck, LegacyFailsReduceEntryAndNamesLedger) {
   EXPECT_EQ(fixed.code, 0) << fixed.out;
 }
 
+TEST(CliCheck, MaxViolationsBoundsTheListNotTheCounts) {
+  // aiter-legacy's seed plan breaks 272 invariants (16 reduce.entry, 256 slot.policy).
+  const std::string cmd =
+      "check --qo-lens 8x16 --kv-lens 1200x16 --heads 16 --no-causal --policy aiter-legacy";
+  auto lines_starting = [](const std::string& out, const std::string& prefix) {
+    size_t n = 0;
+    for (size_t at = 0; at < out.size();) {
+      const size_t end = std::min(out.find('\n', at), out.size());
+      n += out.compare(at, prefix.size(), prefix) == 0;
+      at = end + 1;
+    }
+    return n;
+  };
+  const auto d = mlaps(cmd);  // default: the first 100
+  EXPECT_EQ(d.code, 1) << d.out;
+  EXPECT_EQ(lines_starting(d.out, "[execution]") + lines_starting(d.out, "[upstream-shape]"), 100u) << d.out;
+  EXPECT_NE(d.out.find("... and 172 more not listed (--max-violations 0 lists all)"), std::string::npos);
+  EXPECT_NE(d.out.find("272 violation(s)"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("reduce.entry x16; slot.policy x256;"), std::string::npos) << d.out;
+  const auto all = mlaps(cmd + " --max-violations 0");
+  EXPECT_EQ(all.code, 1);
+  EXPECT_EQ(lines_starting(all.out, "[execution]") + lines_starting(all.out, "[upstream-shape]"), 272u);
+  EXPECT_EQ(all.out.find("more not listed"), std::string::npos);
+  const auto j = mlaps(cmd + " --max-violations 5 --format json");
+  EXPECT_EQ(j.code, 1);
+  const auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_EQ(parsed["violations_total"].get<int>(), 272);
+  EXPECT_EQ(parsed["violations"].size(), 5u);
+  const auto bad = mlaps(cmd + " --max-violations -1");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--max-violations"), std::string::npos) << bad.out;
+}
+
 TEST(CliRun, LegacyLeavesLseUnwrittenAiterPasses) {
   const auto legacy = mlaps(std::string("run --json --quiet --policy aiter-legacy ") + kSmallSeed);
   ASSERT_EQ(legacy.code, 1) << legacy.out;
