@@ -100,6 +100,27 @@ TEST(CostModel, SeedScenarioMatchesTheDerivation) {
   EXPECT_NEAR(c.imbalance, 1.0, 1e-12);
 }
 
+TEST(CostProfiles, WhatIf32RowKernelIsMi355xOnFullTilesAndCheaperOnShortOnes) {
+  // cost/profiles/what-if/mi355x-asm-rows32.json (README, issue 15): the per-tile terms spread over 256 rows,
+  // a 32-row quantum. A full 256-row tile costs what it does on mi355x-asm; an 8-row one a 32-row share.
+  const CostProfile w =
+      load_profile(std::string(MLAPS_SOURCE_DIR) + "/cost/profiles/what-if/mi355x-asm-rows32.json");
+  const CostProfile& m = *find_builtin_profile("mi355x-asm");
+  EXPECT_EQ(w.status, "uncalibrated");
+  EXPECT_FALSE(w.calibrated());
+  EXPECT_EQ(w.row_quantum, 32);
+  const Problem full = Problem::from_lengths({8192}, {8192}, 1, false, 256);
+  const Plan fp = make_plan(full, kAiter);
+  EXPECT_NEAR(evaluate(full, fp, w).total_us, evaluate(full, fp, m).total_us, 1e-9);
+  const Problem seed =
+      Problem::from_lengths(std::vector<int32_t>(16, 8), std::vector<int32_t>(16, 1200), 16, false, 256);
+  const Plan sp = make_plan(seed, kAiter);
+  const PlanCost cw = evaluate(seed, sp, w), cm = evaluate(seed, sp, m);
+  EXPECT_LT(cw.prefill_us, cm.prefill_us);
+  // The non-empty sub-tile and Q terms scale by 32 / 256; the empty sub-tiles' K/V load, writes, launch stay.
+  EXPECT_GT(cw.prefill_us, m.c[kLaunch] + (cm.prefill_us - m.c[kLaunch]) * 32.0 / 256.0);
+}
+
 TEST(CostModel, MoreTgsThanSlotsPlaceInLaunchOrder) {
   CostProfile prof = toy();
   prof.slots = 2;
