@@ -97,9 +97,11 @@ void bm_cost_eval(benchmark::State& state, const BenchWorkload* w, Policy policy
   const cost::CostProfile& prof = *cost::find_builtin_profile(cost::kDefaultProfile);
   double total = 0;
   for (auto _ : state) {
-    const cost::PlanCost c = cost::evaluate(w->problem, plan, prof);
+    cost::PlanCost c = cost::evaluate(w->problem, plan, prof);
+    // The whole result (an "m" operand): benchmark 1.7's DoNotOptimize(double&) takes GCC's "+m,r" path,
+    // after which the total_us counter read 6.9e-310 (a pointer's bits).
+    benchmark::DoNotOptimize(c);
     total = c.total_us;
-    benchmark::DoNotOptimize(total);
   }
   set_plan_counters(state, plan);
   state.counters["total_us"] = total;
