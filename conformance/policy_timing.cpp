@@ -2,8 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -18,6 +16,7 @@
 #include "cost/profile.h"
 #include "gpu/launcher.h"
 #include "scheduler/error.h"
+#include "scheduler/files.h"
 #include "scheduler/policy.h"
 #include "workloads/sets.h"
 
@@ -141,32 +140,33 @@ int run_policy_timing(const PolicyTimingOptions& o, std::ostream& log) {
   const PlanningCosts pc = cost::planning_costs(prof);
   std::vector<TimingRow> rows;
   nlohmann::json jrows = nlohmann::json::array();
-  namespace fs = std::filesystem;
-  auto write = [&](const char* file, const std::string& text) {
-    const fs::path p = fs::path(o.out_dir) / file, tmp = p.string() + ".tmp-mlaps";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << text;
-    }
-    fs::rename(tmp, p);
-  };
-  // The reports are rewritten after every case, so a run stopped early (a CI time limit) keeps what it timed.
+  // The reports are rewritten after every case, so a run stopped early (a CI time limit) keeps what it timed;
+  // through the project's one writer (scheduler/files.h): checked, staged, renamed, other files left alone.
   auto write_reports = [&] {
-    write("policy_timing.json", nlohmann::json{{"device", device},
-                                               {"profile", prof.name},
-                                               {"policies", o.policies},
-                                               {"reps", o.reps},
-                                               {"rows", jrows}}
-                                        .dump(1) +
-                                    "\n");
     const std::string md = policy_timing_markdown(rows, o.policies, device, prof.name);
-    write("policy_timing.md", md);
+    OutputSet out;
+    out.add_dir("--out", o.out_dir,
+                {{"policy_timing.json", Blob::copy(nlohmann::json{{"device", device},
+                                                                  {"profile", prof.name},
+                                                                  {"policies", o.policies},
+                                                                  {"reps", o.reps},
+                                                                  {"rows", jrows}}
+                                                       .dump(1) +
+                                                   "\n")},
+                 {"policy_timing.md", Blob::copy(md)}},
+                true);
+    out.commit();
     return md;
   };
   const auto t0 = std::chrono::steady_clock::now();
   size_t done = 0;
   try {
-    fs::create_directories(o.out_dir);
+    write_reports();  // the header and no rows: a bad --out is refused (exit 2) before anything is timed
+  } catch (const std::exception& e) {
+    log << "time-policies: " << e.what() << "\n";
+    return 2;
+  }
+  try {
     for (const TimingCase& c : cases) {
       ++done;
       std::vector<TimingRow> per;  // one row per policy, summed over the case's calls
