@@ -362,7 +362,6 @@ Capacity cost_balanced_capacity(const SizingInputs& in) {
   if (const auto M = sizing_kv_units(in)) cuts = std::min(cuts, qtc * std::max<int64_t>(0, *M - 1));
   c.work_info = (qtc + cuts) * in.num_heads_k;
   c.reduce_partial_map = qtc + cuts;
-  c.reduce_final_map = qtc;
   return c;
 }
 

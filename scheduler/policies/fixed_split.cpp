@@ -174,7 +174,6 @@ Capacity fixed_split_capacity(const SizingInputs& in) {
   if (const auto M = sizing_kv_units(in)) per_tile = std::clamp<int64_t>(*M, 1, tpc);
   c.work_info = qtc * per_tile * in.num_heads_k;
   c.reduce_partial_map = qtc * per_tile;
-  c.reduce_final_map = qtc;
   return c;
 }
 
