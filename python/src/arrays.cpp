@@ -30,7 +30,7 @@ std::string shape_text(const pyb::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
-std::string want_shape(const std::vector<int64_t>& shape) {
+std::string want_shape(std::span<const int64_t> shape) {
   std::string s = "(";
   int d = 0;
   for (int64_t e : shape) s += (d++ ? ", " : "") + (e < 0 ? std::string("N") : std::to_string(e));
@@ -40,7 +40,7 @@ std::string want_shape(const std::vector<int64_t>& shape) {
 }  // namespace
 
 void* check_array(const char* name, const pyb::array& a, char kind, int itemsize,
-                  const std::vector<int64_t>& shape, bool writable) {
+                  std::span<const int64_t> shape, bool writable) {
   // dtype's public accessors: the descriptor's layout differs between numpy 1 and 2 (pybind11 >= 2.12).
   const pyb::dtype dt = a.dtype();
   if (dt.kind() != kind || dt.itemsize() != itemsize || dt.byteorder() == '>') {

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
-#include <vector>
 
 namespace mlaps::py {
 
@@ -23,28 +23,32 @@ struct ArgError : std::invalid_argument {
 pyb::array as_array(const char* name, pyb::handle obj, bool writable);
 
 // Checks `a` against dtype (kind 'i' / 'u' / 'f', itemsize), shape (-1: any extent) and C-contiguity, and
-// `writable`. Returns the data pointer.
+// `writable`. Returns the data pointer. Allocates nothing unless it throws (the drop-in's per-call cost).
 void* check_array(const char* name, const pyb::array& a, char kind, int itemsize,
-                  const std::vector<int64_t>& shape, bool writable);
+                  std::span<const int64_t> shape, bool writable);
 
 template <typename T>
 constexpr char kind_of() {
   return std::is_floating_point_v<T> ? 'f' : (std::is_signed_v<T> ? 'i' : 'u');
 }
 
+// A checked array argument: the view (kept alive while `data` is used) and its data pointer.
+template <typename T>
+struct ArrayArg {
+  pyb::array array;
+  T* data;
+  int64_t extent(int d) const { return static_cast<int64_t>(array.shape(d)); }
+  int64_t size() const { return static_cast<int64_t>(array.size()); }
+};
+
 // as_array + check_array for element type T.
 template <typename T>
-T* array_arg(const char* name, pyb::handle obj, std::initializer_list<int64_t> shape, bool writable,
-             pyb::array* keep = nullptr) {
+ArrayArg<T> array_arg(const char* name, pyb::handle obj, std::initializer_list<int64_t> shape,
+                      bool writable) {
   pyb::array a = as_array(name, obj, writable);
-  T* p = static_cast<T*>(check_array(name, a, kind_of<T>(), sizeof(T), shape, writable));
-  if (keep) *keep = std::move(a);
-  return p;
-}
-
-// Extent of dimension d of an array already checked.
-inline int64_t extent(const pyb::array& a, int d) {
-  return static_cast<int64_t>(a.shape(d));
+  T* p =
+      static_cast<T*>(check_array(name, a, kind_of<T>(), sizeof(T), {shape.begin(), shape.size()}, writable));
+  return {std::move(a), p};
 }
 
 // An int argument that must fit int32 and be >= lo.

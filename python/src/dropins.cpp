@@ -63,19 +63,22 @@ void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb
                  int64_t qlen_granularity, int64_t kvlen_granularity, int64_t block_size, bool is_causal,
                  int64_t num_cu, const std::string& policy, bool need_lse, bool allow_causal_qo_gt_kv) {
   // Every argument is checked before anything is written.
-  pyb::array qo_a, kv_a, ctx_a, wi_a, winfo_a, ri_a, rf_a, rp_a;
-  const int32_t* qo = array_arg<int32_t>("seqlens_qo_indptr", seqlens_qo_indptr, {-1}, false, &qo_a);
-  const int32_t* kv = array_arg<int32_t>("pages_kv_indptr", pages_kv_indptr, {-1}, false, &kv_a);
-  const int32_t* ctx = array_arg<int32_t>("context_lens", context_lens, {-1}, false, &ctx_a);
-  const int64_t nb = extent(ctx_a, 0);
-  if (extent(qo_a, 0) != nb + 1)
+  const auto qo = array_arg<const int32_t>("seqlens_qo_indptr", seqlens_qo_indptr, {-1}, false);
+  const auto kv = array_arg<const int32_t>("pages_kv_indptr", pages_kv_indptr, {-1}, false);
+  const auto ctx = array_arg<const int32_t>("context_lens", context_lens, {-1}, false);
+  const int64_t nb = ctx.extent(0);
+  if (qo.extent(0) != nb + 1)
     throw ArgError(fmt::format("seqlens_qo_indptr: shape ({},) must be (len(context_lens) + 1,) = ({},)",
-                               extent(qo_a, 0), nb + 1));
-  if (extent(kv_a, 0) != nb + 1)
+                               qo.extent(0), nb + 1));
+  if (kv.extent(0) != nb + 1)
     throw ArgError(fmt::format("pages_kv_indptr: shape ({},) must be (len(context_lens) + 1,) = ({},)",
-                               extent(kv_a, 0), nb + 1));
+                               kv.extent(0), nb + 1));
+  // One Problem per thread, refilled: after a thread's first call its vectors allocate only to grow.
+  static thread_local Problem p;
+  p = Problem{.qo_indptr = std::move(p.qo_indptr),
+              .kv_indptr = std::move(p.kv_indptr),
+              .context_lens = std::move(p.context_lens)};
   int_arg("gqa_ratio", gqa_ratio, 1);  // unused upstream (v1_2_host.cuh:275), as here
-  Problem p;
   p.num_heads_k = int_arg("num_heads_k", num_heads_k, 1);
   p.gqa_ratio = int_arg("qhead_granularity", qhead_granularity, 1);
   const int32_t qlen_g = int_arg("qlen_granularity", qlen_granularity, 1);
@@ -100,21 +103,22 @@ void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb
   p.need_lse = need_lse;  // the merged #3606 form's flag (Problem::need_lse)
 
   array_arg<uint64_t>("work_metadata_ptrs", work_metadata_ptrs, {2}, false);  // never written on the PS path
-  int32_t* wi = array_arg<int32_t>("work_indptr", work_indptr, {int64_t{p.num_cu} + 1}, true, &wi_a);
-  int32_t* winfo = array_arg<int32_t>("work_info", work_info, {-1, 8}, true, &winfo_a);
-  int32_t* ri = array_arg<int32_t>("reduce_indptr", reduce_indptr, {-1}, true, &ri_a);
-  int32_t* rf = array_arg<int32_t>("reduce_final_map", reduce_final_map, {-1, 2}, true, &rf_a);
-  int32_t* rp = array_arg<int32_t>("reduce_partial_map", reduce_partial_map, {-1}, true, &rp_a);
+  const auto wi = array_arg<int32_t>("work_indptr", work_indptr, {int64_t{p.num_cu} + 1}, true);
+  const auto winfo = array_arg<int32_t>("work_info", work_info, {-1, 8}, true);
+  const auto ri = array_arg<int32_t>("reduce_indptr", reduce_indptr, {-1}, true);
+  const auto rf = array_arg<int32_t>("reduce_final_map", reduce_final_map, {-1, 2}, true);
+  const auto rp = array_arg<int32_t>("reduce_partial_map", reduce_partial_map, {-1}, true);
 
-  p.qo_indptr.assign(qo, qo + nb + 1);
-  p.kv_indptr.assign(kv, kv + nb + 1);
-  p.context_lens.assign(ctx, ctx + nb);
+  p.qo_indptr.assign(qo.data, qo.data + nb + 1);
+  p.kv_indptr.assign(kv.data, kv.data + nb + 1);
+  p.context_lens.assign(ctx.data, ctx.data + nb);
+  auto rows = [](const auto& a) { return static_cast<size_t>(a.extent(0)); };
   PlanSpans spans;
-  spans.work_indptr = {wi, static_cast<size_t>(extent(wi_a, 0))};
-  spans.work_info = {reinterpret_cast<WorkInfo*>(winfo), static_cast<size_t>(extent(winfo_a, 0))};
-  spans.reduce_indptr = {ri, static_cast<size_t>(extent(ri_a, 0))};
-  spans.reduce_final_map = {reinterpret_cast<FinalLoc*>(rf), static_cast<size_t>(extent(rf_a, 0))};
-  spans.reduce_partial_map = {rp, static_cast<size_t>(extent(rp_a, 0))};
+  spans.work_indptr = {wi.data, rows(wi)};
+  spans.work_info = {reinterpret_cast<WorkInfo*>(winfo.data), rows(winfo)};
+  spans.reduce_indptr = {ri.data, rows(ri)};
+  spans.reduce_final_map = {reinterpret_cast<FinalLoc*>(rf.data), rows(rf)};
+  spans.reduce_partial_map = {rp.data, rows(rp)};
   static thread_local PlanWorkspace ws;  // after the first call of a thread, no allocation
   try {
     make_plan_into(p, pol, spans, ws);  // validates the problem and the buffer sizes before writing

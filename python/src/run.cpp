@@ -51,12 +51,11 @@ AttnInputs inputs_arg(const Problem& p, pyb::handle q, pyb::handle k, pyb::handl
   in.num_tokens = p.num_tokens();
   in.num_heads_q = p.num_heads_q();
   in.num_heads_k = p.num_heads_k;
-  pyb::array qa, ka, va, pa;
-  const uint8_t* qp = array_arg<uint8_t>("q", q, {in.num_tokens, in.num_heads_q, 192}, false, &qa);
-  const uint8_t* kp = array_arg<uint8_t>("k", k, {-1, in.num_heads_k, 192}, false, &ka);
-  in.num_pages = static_cast<int32_t>(extent(ka, 0));
-  const uint8_t* vp = array_arg<uint8_t>("v", v, {in.num_pages, in.num_heads_k, 128}, false, &va);
-  const int32_t* pp = array_arg<int32_t>("kv_page_indices", pages, {-1}, false, &pa);
+  const auto qa = array_arg<const uint8_t>("q", q, {in.num_tokens, in.num_heads_q, 192}, false);
+  const auto ka = array_arg<const uint8_t>("k", k, {-1, in.num_heads_k, 192}, false);
+  in.num_pages = static_cast<int32_t>(ka.extent(0));
+  const auto va = array_arg<const uint8_t>("v", v, {in.num_pages, in.num_heads_k, 128}, false);
+  const auto pa = array_arg<const int32_t>("kv_page_indices", pages, {-1}, false);
   const std::pair<const char*, float> scales[] = {
       {"q_scale", q_scale}, {"k_scale", k_scale}, {"v_scale", v_scale}};
   for (const auto& [name, s] : scales)
@@ -64,10 +63,10 @@ AttnInputs inputs_arg(const Problem& p, pyb::handle q, pyb::handle k, pyb::handl
       throw ArgError(fmt::format("{}: must be a positive finite number", name));
   if (softmax_scale && !(*softmax_scale > 0 && std::isfinite(*softmax_scale)))
     throw ArgError("softmax_scale: must be a positive finite number");
-  in.q = copy_of(qp, qa.size());
-  in.k = copy_of(kp, ka.size());
-  in.v = copy_of(vp, va.size());
-  in.kv_page_indices = copy_of(pp, pa.size());
+  in.q = copy_of(qa.data, qa.size());
+  in.k = copy_of(ka.data, ka.size());
+  in.v = copy_of(va.data, va.size());
+  in.kv_page_indices = copy_of(pa.data, pa.size());
   in.q_scale = q_scale;
   in.k_scale = k_scale;
   in.v_scale = v_scale;
@@ -131,22 +130,21 @@ pyb::tuple reference_py(pyb::handle q, pyb::handle k, pyb::handle v, pyb::handle
 
 pyb::dict compare_py(pyb::handle ref_out, pyb::handle ref_lse, pyb::handle out, pyb::handle lse,
                      double out_atol, double out_rtol, double lse_atol) {
-  pyb::array ro_a, rl_a, o_a, l_a;
-  const double* ro = array_arg<double>("ref_out", ref_out, {-1, -1, 128}, false, &ro_a);
-  const int64_t T = extent(ro_a, 0), H = extent(ro_a, 1);
-  const double* rl = array_arg<double>("ref_lse", ref_lse, {T, H}, false, &rl_a);
-  const uint16_t* o = array_arg<uint16_t>("out", out, {T, H, 128}, false, &o_a);
-  const float* l = array_arg<float>("lse", lse, {T, H}, false, &l_a);
+  const auto ro = array_arg<const double>("ref_out", ref_out, {-1, -1, 128}, false);
+  const int64_t T = ro.extent(0), H = ro.extent(1);
+  const auto rl = array_arg<const double>("ref_lse", ref_lse, {T, H}, false);
+  const auto o = array_arg<const uint16_t>("out", out, {T, H, 128}, false);
+  const auto l = array_arg<const float>("lse", lse, {T, H}, false);
   RefResult ref;
   ref.num_tokens = static_cast<int32_t>(T);
   ref.num_heads_q = static_cast<int32_t>(H);
-  ref.out = copy_of(ro, ro_a.size());
-  ref.lse_ln = copy_of(rl, rl_a.size());
+  ref.out = copy_of(ro.data, ro.size());
+  ref.lse_ln = copy_of(rl.data, rl.size());
   RunBuffers buf;  // the final buffers only: bf16 bits and fp32 LSE, poison patterns mark unwritten entries
   buf.num_tokens = ref.num_tokens;
   buf.num_heads_q = ref.num_heads_q;
-  buf.out = copy_of(o, o_a.size());
-  buf.final_lse = copy_of(l, l_a.size());
+  buf.out = copy_of(o.data, o.size());
+  buf.final_lse = copy_of(l.data, l.size());
   CompareOptions co;
   co.out_atol = out_atol;
   co.out_rtol = out_rtol;

@@ -4,8 +4,8 @@
     PYTHONPATH=build/default/python python3 python/tools/time_dropin.py [--bench build/default/bench/mlaps_bench]
 
 For each workload (the #3606 seed scenario and the largest plan of the table), times the drop-in with timeit
-(best of --repeat runs of enough calls for ~0.2 s each) on buffers of the plan's exact sizes, as the C++
-benchmark plan/into/aiter/<workload> has them, then runs that benchmark (fastest of its repetitions), in
+(best of --repeat runs of enough calls for ~0.2 s each) on buffers of the sizes the C++ benchmark
+plan/into/aiter/<workload> has (so both write the same bytes, unused tails zeroed), then runs that benchmark (fastest of its repetitions), in
 alternation, --rounds times. Prints per-call microseconds and the difference.
 """
 import argparse
@@ -21,19 +21,27 @@ import mlaps
 WORKLOADS = ["seed_ctx1200_qo8_b16_h16_noncausal", "causal_b64_qo2048_kv16384_h128"]
 
 
-def exact_buffers(p):
+def bench_buffers(p):
+    """Buffers of the sizes plan/into/aiter/<workload> uses: upstream's pre-#3606 get_ps_metadata_info_v1
+    sizes (aiter-legacy), or the plan's exact size where that is larger (bench/bench_plan.cpp, PlanBuffers)."""
     plan = mlaps.plan(p)
-    return (np.zeros(2, np.uint64), np.zeros(p.num_cu + 1, np.int32), np.zeros((plan.num_works, 8), np.int32),
-            np.zeros(plan.num_reduce_entries + 1, np.int32), np.zeros((plan.num_reduce_entries, 2), np.int32),
-            np.zeros(plan.reduce_partial_map.shape[0], np.int32))
+    qo_lens = np.diff(np.asarray(p.qo_indptr))
+    legacy = mlaps.get_ps_metadata_info_v1(len(p.context_lens), p.num_heads_k, int(qo_lens.max()), 256,
+                                           num_cu=p.num_cu, max_kvlen=int(max(p.context_lens)),
+                                           kvlen_granularity=128, policy="aiter-legacy")
+    need = (2, p.num_cu + 1, plan.num_works, plan.num_reduce_entries + 1, plan.num_reduce_entries,
+            plan.reduce_partial_map.shape[0])
+    return tuple(np.zeros((max(a.shape[0], n),) + a.shape[1:], a.dtype) for a, n in zip(legacy, need))
 
 
 def python_us(name, repeat):
     p = mlaps.workload(name)
     qo, kv, ctx = (np.asarray(a, np.int32) for a in (p.qo_indptr, p.kv_indptr, p.context_lens))
-    bufs = exact_buffers(p)
+    ptrs, wi, winfo, ri, rf, rp = bench_buffers(p)
     f = mlaps.get_ps_metadata_v1
-    call = lambda: f(qo, kv, ctx, 1, p.num_heads_k, *bufs, 1, 256, 128, 1, p.causal, num_cu=p.num_cu)  # noqa: E731
+    # Plain Python values, as a caller holds them (a Problem's fields are properties: each read is a call).
+    heads, causal, cu = int(p.num_heads_k), bool(p.causal), int(p.num_cu)
+    call = lambda: f(qo, kv, ctx, 1, heads, ptrs, wi, winfo, ri, rf, rp, 1, 256, 128, 1, causal, num_cu=cu)  # noqa: E731
     call()
     t = timeit.Timer(call)
     n, _ = t.autorange()
