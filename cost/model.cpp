@@ -40,12 +40,17 @@ int64_t floor_div(int64_t a, int64_t b) {
 int64_t ceil_div(int64_t a, int64_t b) {
   return a <= 0 ? 0 : (a + b - 1) / b;
 }
+// The length of [lo, hi), 0 when empty, in 64 bits (a dump's int32 fields may be anything).
+int64_t span_len(int32_t lo, int32_t hi) {
+  return std::max<int64_t>(0, int64_t{hi} - lo);
+}
 
-void check_batch(const Problem& p, const WorkInfo& w, int64_t i) {
-  if (w.batch_idx < 0 || w.batch_idx >= p.batch()) {
-    throw InputError("plan",
-                     fmt::format("work_info[{}].batch_idx {} is outside [0, {})", i, w.batch_idx, p.batch()));
-  }
+[[noreturn, gnu::noinline, gnu::cold]] void bad_batch(const Problem& p, const WorkInfo& w, int64_t i) {
+  throw InputError("plan",
+                   fmt::format("work_info[{}].batch_idx {} is outside [0, {})", i, w.batch_idx, p.batch()));
+}
+inline void check_batch(const Problem& p, const WorkInfo& w, int64_t i) {
+  if (w.batch_idx < 0 || w.batch_idx >= p.batch()) bad_batch(p, w, i);
 }
 
 // Ceiling division by a divisor fixed for a whole evaluation (the profile's row_quantum, rows_per_pass): a
@@ -74,7 +79,7 @@ struct ItemShape {
   bool partial;
 };
 ItemShape shape_of(const Problem& p, const WorkInfo& w, const CeilDiv& quantum, const CeilDiv& pass) {
-  const int64_t rows = std::max(0, w.qo_end - w.qo_start);
+  const int64_t rows = span_len(w.qo_start, w.qo_end);
   return {rows, static_cast<double>(quantum(rows) * quantum.divisor()), static_cast<double>(pass(rows)),
           sub_tiles(p, w), w.partial_o_loc >= 0};
 }
@@ -117,12 +122,17 @@ double cost_of(const CostProfile& prof, const ItemShape& x) {
   return t;
 }
 
-// Whether two work items cost the same per head: the same sequence, rows and keys, and both writing partials
-// or both writing directly (the slot itself and kv_offset do not change the cost). qo_start .. kv_end are
-// four adjacent int32 (work_info.h's layout asserts): compared as 16 bytes.
-bool same_cost(const WorkInfo& a, const WorkInfo& b) {
-  return a.batch_idx == b.batch_idx && (a.partial_o_loc >= 0) == (b.partial_o_loc >= 0) &&
-         std::memcmp(&a.qo_start, &b.qo_start, 4 * sizeof(int32_t)) == 0;
+// Whether two work items cost the same per head. The slot itself and kv_offset never change the cost, only
+// whether it is a partial or a direct write. Causal: the same sequence, rows and keys (the mask depends on
+// where the piece sits in its sequence); qo_start .. kv_end are four adjacent int32 (work_info.h's layout
+// asserts), compared as 16 bytes. Non-causal: every sub-tile is full, so the cost depends on the row and key
+// counts only (shape_of, sub_tiles) and pieces of different sequences with the same counts share it.
+bool same_cost(const WorkInfo& a, const WorkInfo& b, bool causal) {
+  if ((a.partial_o_loc >= 0) != (b.partial_o_loc >= 0)) return false;
+  if (causal)
+    return a.batch_idx == b.batch_idx && std::memcmp(&a.qo_start, &b.qo_start, 4 * sizeof(int32_t)) == 0;
+  return span_len(a.qo_start, a.qo_end) == span_len(b.qo_start, b.qo_end) &&
+         span_len(a.kv_start, a.kv_end) == span_len(b.kv_start, b.kv_end);
 }
 
 // Everything a TG contributes, so that a TG repeating another's pieces copies it whole.
@@ -139,8 +149,10 @@ struct TgAgg {
 // (work_info.h), and a - b must equal a[0] - b[0] in every lane. Lanes 0-6 thus equal; in lane 7 (lo | hi <<
 // 16) the difference is (lo_a - lo_b) + 2^16 (hi_a - hi_b) (mod 2^32), and with every lo and hi below 2^15
 // (checked) equal differences mean equal (lo_a - lo_b, hi_a - hi_b) pairs, so item i's widths agree when item
-// 0's do (checked directly). Any other range compares unequal and is recomputed.
-bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n) {
+// 0's do (checked directly). Any other range compares unequal and is recomputed. The lo/hi bound is checked
+// on all of a and on b[0, check_b): a caller whose b[check_b, n) lies inside a passes less (the common case,
+// b = work_info and a = b + shift: only b's first shift items are not a's), saving one operation per item.
+bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n, int32_t check_b) {
   if (n == 0) return true;
   if (a[0].q_head_hi() - a[0].q_head_lo() != b[0].q_head_hi() - b[0].q_head_lo()) return false;
   using V = uint32_t __attribute__((vector_size(32)));  // GCC/Clang vector extension: one AVX2 register
@@ -150,13 +162,21 @@ bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n) {
   std::memcpy(&y0, b, sizeof y0);
   const V d0 = x0 - y0;
   V diff = {}, bits = {};
-#pragma GCC unroll 4
-  for (int32_t i = 0; i < n; ++i) {
+  const int32_t m = std::clamp(check_b, 0, n);
+  for (int32_t i = 0; i < m; ++i) {
     V x, y;
     std::memcpy(&x, a + i, sizeof x);
     std::memcpy(&y, b + i, sizeof y);
     diff |= (x - y) ^ d0;
     bits |= x | y;
+  }
+#pragma GCC unroll 4
+  for (int32_t i = m; i < n; ++i) {
+    V x, y;
+    std::memcpy(&x, a + i, sizeof x);
+    std::memcpy(&y, b + i, sizeof y);
+    diff |= (x - y) ^ d0;
+    bits |= x;
   }
   uint32_t any = bits[7] & 0x80008000u;  // a lo or hi >= 2^15: not decided here
   for (int k = 0; k < 7; ++k) any |= d0[k];
@@ -167,29 +187,32 @@ bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n) {
 // One TG's items in order. Consecutive items that cost the same (other heads' copies) reuse the cost.
 TgAgg tg_aggregate(const Problem& p, const WorkInfo* works, int32_t b, int32_t e, const CostProfile& prof,
                    const CeilDiv& quantum, const CeilDiv& pass) {
-  TgAgg a;
-  a.busy = prof.c[kTg];
+  // Locals, not the returned struct's fields: the sums stay in registers across the loop.
+  double busy = prof.c[kTg], max_item = 0;
+  int64_t partial_written = 0, direct = 0;
   const WorkInfo* prev = nullptr;
   double prev_us = 0;
   for (int32_t i = b; i < e; ++i) {
     const WorkInfo& w = works[i];
     double us = prev_us;
-    if (!prev || !same_cost(*prev, w)) {
+    if (!prev || !same_cost(*prev, w, p.causal)) {
       check_batch(p, w, i);
       us = cost_of(prof, shape_of(p, w, quantum, pass));
+    } else if (w.batch_idx != prev->batch_idx) {
+      check_batch(p, w, i);  // a non-causal piece of another sequence: the cost is shared, the check is not
     }
     prev = &w;
     prev_us = us;
     const int32_t h = item_heads(w);
-    a.busy += us * h;
-    a.max_item = std::max(a.max_item, us);
+    busy += us * h;
+    max_item = std::max(max_item, us);
     if (w.partial_o_loc >= 0) {
-      a.partial_written += static_cast<int64_t>(std::max(0, w.qo_end - w.qo_start)) * h;
+      partial_written += span_len(w.qo_start, w.qo_end) * h;
     } else {
-      ++a.direct;
+      ++direct;
     }
   }
-  return a;
+  return {busy, max_item, partial_written, direct};
 }
 
 }  // namespace
@@ -204,7 +227,7 @@ int32_t item_heads(const WorkInfo& w) {
 
 SubTileCounts sub_tiles(const Problem& p, const WorkInfo& w) {
   SubTileCounts s;
-  const int64_t keys = std::max(0, w.kv_end - w.kv_start);
+  const int64_t keys = span_len(w.kv_start, w.kv_end);
   const int64_t nsub = ceil_div(keys, kSubTileKeys);
   if (nsub == 0) return s;
   if (!p.causal) {
@@ -249,20 +272,26 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
   if (plan.reduce_indptr.size() < static_cast<size_t>(nfin) + 1) {
     throw InputError("plan", "reduce_indptr is shorter than reduce_final_map + 1");
   }
-  // Which entries the reduce processes, and (reduce_fill) how many blocks share an entry's rows.
+  // Which entries the reduce processes: one pass checks every entry's range and counts them, the next
+  // (checked already) computes. reduce_fill: how many blocks share an entry's rows follows from the count.
+  const int32_t* indptr = plan.reduce_indptr.data();
+  const int32_t* pmap = plan.reduce_partial_map.data();
   auto processed = [&](int64_t t) {
-    const int64_t start = plan.reduce_indptr[t], end = plan.reduce_indptr[t + 1];
-    const int64_t n = end - start;
-    if (n <= 0) return false;
-    if (start < 0 || end > static_cast<int64_t>(plan.reduce_partial_map.size())) {
+    const int64_t start = indptr[t], n = indptr[t + 1] - start;
+    return n > 1 || (n == 1 && fixed && pmap[start] != -1);
+  };
+  const int64_t nslots = static_cast<int64_t>(plan.reduce_partial_map.size());
+  int64_t entries = 0;
+  for (int64_t t = 0; t < nfin; ++t) {
+    const int64_t start = indptr[t], end = indptr[t + 1];
+    if (end - start <= 0) continue;
+    if (start < 0 || end > nslots) {
       throw InputError("plan", fmt::format("reduce entry {} indexes outside reduce_partial_map", t));
     }
-    return !(n == 1 && (!fixed || plan.reduce_partial_map[start] == -1));
-  };
+    entries += processed(t);
+  }
   int64_t wg = 1;
   if (prof.reduce_fill) {
-    int64_t entries = 0;
-    for (int64_t t = 0; t < nfin; ++t) entries += processed(t);
     for (const int64_t w : {1, 2, 4, 8, 16, 64, 256}) {
       wg = w;
       if (entries * heads * w >= prof.reduce_slots) break;
@@ -270,24 +299,34 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
   }
   double sum = 0, max_block = 0;
   double f_block = 0, f_simple = 0, f_massive = 0, f_write = 0;
-  for (int64_t t = 0; t < nfin; ++t) {
-    if (!processed(t)) continue;
-    const int64_t n = plan.reduce_indptr[t + 1] - plan.reduce_indptr[t];
-    const int64_t rows_e = std::max(0, plan.reduce_final_map[t].qo_end - plan.reduce_final_map[t].qo_start);
+  int64_t count = 0, bytes = 0;
+  // The entries in runs of equal (n, rows): a run's terms are computed once and added entry by entry, in
+  // entry order, so every sum is the one a plain loop over the entries makes.
+  auto n_of = [&](int64_t t) { return int64_t{indptr[t + 1]} - indptr[t]; };
+  auto rows_of = [&](int64_t t) {
+    return span_len(plan.reduce_final_map[t].qo_start, plan.reduce_final_map[t].qo_end);
+  };
+  for (int64_t t = 0; t < nfin;) {
+    if (!processed(t)) {
+      ++t;
+      continue;
+    }
+    const int64_t n = n_of(t), rows_e = rows_of(t);
+    int64_t k = 1;
+    while (t + k < nfin && processed(t + k) && n_of(t + k) == n && rows_of(t + k) == rows_e) ++k;
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(wg, rows_e));
     // Rows of the largest block (one block per entry unless reduce_fill splits it).
     const double rows = static_cast<double>(blocks == 1 ? rows_e : (rows_e + blocks - 1) / blocks);
     const bool massive = n >= kMassiveFrom;
     const double reads = rows * static_cast<double>(n);
-    const double block = prof.c[kReduceBlock] +
-                         reads * prof.c[massive ? kReduceMassiveRead : kReduceSimpleRead] +
-                         rows * prof.c[kReduceWriteRow];
+    const double read_c = prof.c[massive ? kReduceMassiveRead : kReduceSimpleRead];
+    const double block = prof.c[kReduceBlock] + reads * read_c + rows * prof.c[kReduceWriteRow];
     const double all_reads = static_cast<double>(rows_e * n);
-    sum += (prof.c[kReduceBlock] * blocks +
-            all_reads * prof.c[massive ? kReduceMassiveRead : kReduceSimpleRead] +
-            rows_e * prof.c[kReduceWriteRow]) *
-           heads;
-    if (block > max_block || r.processed == 0) {
+    const double e_sum =
+        (prof.c[kReduceBlock] * blocks + all_reads * read_c + rows_e * prof.c[kReduceWriteRow]) * heads;
+    const double e_blocks = static_cast<double>(blocks * heads), e_reads = all_reads * heads;
+    const double e_rows = static_cast<double>(rows_e * heads);
+    if (block > max_block || count == 0) {  // the run's later entries have the same block: never larger
       max_block = block;
       r.max_block_features = {};
       r.max_block_features[kReduceLaunch] = 1;
@@ -295,12 +334,21 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
       r.max_block_features[massive ? kReduceMassiveRead : kReduceSimpleRead] = reads;
       r.max_block_features[kReduceWriteRow] = rows;
     }
-    f_block += static_cast<double>(blocks * heads);
-    (massive ? f_massive : f_simple) += all_reads * heads;
-    f_write += static_cast<double>(rows_e * heads);
-    r.partial_bytes_read += rows_e * n * heads * kPartialRowBytes;
-    ++r.processed;
+    double& f_read = massive ? f_massive : f_simple;
+    double fr = f_read;
+    for (int64_t i = 0; i < k; ++i) {
+      sum += e_sum;
+      f_block += e_blocks;
+      fr += e_reads;
+      f_write += e_rows;
+    }
+    f_read = fr;
+    bytes += k * (rows_e * n * heads * kPartialRowBytes);
+    count += k;
+    t += k;
   }
+  r.processed = count;
+  r.partial_bytes_read = bytes;
   if (r.processed > 0) {
     r.sum_branch = sum / prof.reduce_slots >= max_block;
     r.us = prof.c[kReduceLaunch] + std::max(sum / prof.reduce_slots, max_block);
@@ -316,6 +364,19 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
 
 PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
   PlanCost pc;
+  evaluate_into(p, plan, prof, pc);
+  return pc;
+}
+
+void evaluate_into(const Problem& p, const Plan& plan, const CostProfile& prof, PlanCost& pc) {
+  {  // Every field reset; the vectors' and strings' storage kept.
+    PlanCost fresh;
+    std::swap(fresh.tg_us, pc.tg_us);
+    std::swap(fresh.tg_start_us, pc.tg_start_us);
+    std::swap(fresh.policy, pc.policy);
+    std::swap(fresh.profile, pc.profile);
+    pc = std::move(fresh);
+  }
   pc.policy = plan.policy;
   pc.profile = prof.name;
   const int32_t ntg = plan.num_tg();
@@ -351,7 +412,8 @@ PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
     const int32_t shift = indptr[tpc];
     int32_t d = 0;
     for (int32_t g = tpc + 1; g <= ntg; ++g) d |= (indptr[g] - indptr[g - tpc]) ^ shift;
-    if (d == 0 && shift >= 0 && shift <= nw && same_pieces(works + shift, works, nw - shift))
+    // b = works[0, nw - shift) lies inside a = works[shift, nw) from item shift on.
+    if (d == 0 && shift >= 0 && shift <= nw && same_pieces(works + shift, works, nw - shift, shift))
       computed_to = tpc;
   }
   for (int32_t g0 = 0; g0 < ntg; g0 += tpc) {
@@ -362,7 +424,8 @@ PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
       const int32_t shift = indptr[g0] - indptr[g0 - tpc];
       int32_t d = 0;
       for (int32_t g = g0 + 1; g <= g1; ++g) d |= (indptr[g] - indptr[g - tpc]) ^ shift;
-      repeat = d == 0 && same_pieces(works + indptr[g0], works + indptr[g0 - tpc], indptr[g1] - indptr[g0]);
+      const int32_t n = indptr[g1] - indptr[g0];
+      repeat = d == 0 && same_pieces(works + indptr[g0], works + indptr[g0 - tpc], n, n);
     }
     if (repeat) {
       std::copy(pc.tg_us.begin() + (g0 - tpc), pc.tg_us.begin() + g0, pc.tg_us.begin() + g0);
@@ -426,7 +489,6 @@ PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof) {
   // max >= mean; the division can land a rounding step below 1 for equal TGs.
   pc.imbalance = mean > 0 ? std::max(1.0, max_busy / mean) : 1.0;
   pc.idle_fraction = makespan > 0 ? std::max(0.0, 1.0 - sum / (places * makespan)) : 0.0;
-  return pc;
 }
 
 PlanCost combine(const std::vector<PlanCost>& calls) {

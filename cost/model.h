@@ -165,6 +165,9 @@ struct PlanCost {
 // q_head_range, compared, never assumed). Throws InputError("plan", ...) for a plan that does not fit the
 // problem (batch index or reduce map out of range).
 PlanCost evaluate(const Problem& p, const Plan& plan, const CostProfile& prof);
+// evaluate() into `pc`, keeping its vectors' storage: no allocation once they have grown, for loops over
+// many plans (make_plan_into's counterpart). On InputError `pc` holds no meaningful result.
+void evaluate_into(const Problem& p, const Plan& plan, const CostProfile& prof, PlanCost& pc);
 
 // A batch run as several kernel calls (new tokens, context chunks): times, counts and bytes add up;
 // imbalance = sum of slowest TGs / sum of mean TGs; idle_fraction over the summed places x makespans; tg_us

@@ -1,6 +1,7 @@
 // Cost-model properties over random plans: the lower bound never exceeds the modelled total, every metric
-// is finite and in range, and evaluating a plan does not depend on the cluster memo (a plan whose TGs are
-// re-listed so that no cluster repeats another costs the same).
+// is finite and in range, evaluating a plan does not depend on the cluster memo (a plan whose TGs are
+// re-listed so that no cluster repeats another costs the same) nor on the item memo (each TG's time is the
+// plain sum over its items, bit for bit), and evaluate_into over a used PlanCost equals evaluate.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -60,6 +61,52 @@ RC_GTEST_PROP(CostProperty, ClusterMemoChangesNothing, ()) {
   RC_ASSERT(a.tg_us == b.tg_us);
   RC_ASSERT(a.total_us == b.total_us);
   RC_ASSERT(a.partial_bytes == b.partial_bytes);
+}
+
+RC_GTEST_PROP(CostProperty, ItemMemoIsThePlainSum, ()) {
+  const Case c = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
+  const cost::CostProfile prof = *random_profile();
+  const Plan plan = make_plan(c.problem, c.policy);
+  Problem other = c.problem;  // the cluster memo off, as above: every TG computed, through the item memo
+  other.num_cu = c.problem.num_cu + 1;
+  const cost::PlanCost pc = cost::evaluate(other, plan, prof);
+  RC_ASSERT(pc.tg_us.size() == static_cast<size_t>(plan.num_tg()));
+  for (int32_t g = 0; g < plan.num_tg(); ++g) {
+    double busy = prof.c[cost::kTg];  // the model's TG time, item by item in order (model.h)
+    for (int32_t i = plan.work_indptr[g]; i < plan.work_indptr[g + 1]; ++i) {
+      const WorkInfo& w = plan.work_info[i];
+      busy += cost::item_head_us(other, w, prof) * cost::item_heads(w);
+    }
+    RC_ASSERT(pc.tg_us[g] == busy);
+  }
+}
+
+RC_GTEST_PROP(CostProperty, EvaluateIntoAUsedResultEqualsEvaluate, ()) {
+  const Case first = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
+  const Case second = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
+  const cost::CostProfile prof = *random_profile();
+  cost::PlanCost reused;
+  cost::evaluate_into(first.problem, make_plan(first.problem, first.policy), prof, reused);
+  const Plan plan = make_plan(second.problem, second.policy);
+  cost::evaluate_into(second.problem, plan, prof, reused);
+  const cost::PlanCost fresh = cost::evaluate(second.problem, plan, prof);
+  RC_ASSERT(reused.tg_us == fresh.tg_us);
+  RC_ASSERT(reused.tg_start_us == fresh.tg_start_us);
+  RC_ASSERT(reused.policy == fresh.policy);
+  RC_ASSERT(reused.profile == fresh.profile);
+  RC_ASSERT(reused.total_us == fresh.total_us);
+  RC_ASSERT(reused.prefill_us == fresh.prefill_us);
+  RC_ASSERT(reused.reduce_us == fresh.reduce_us);
+  RC_ASSERT(reused.lower_bound_us == fresh.lower_bound_us);
+  RC_ASSERT(reused.imbalance == fresh.imbalance);
+  RC_ASSERT(reused.idle_fraction == fresh.idle_fraction);
+  RC_ASSERT(reused.works == fresh.works);
+  RC_ASSERT(reused.partial_bytes == fresh.partial_bytes);
+  RC_ASSERT(reused.direct_writes == fresh.direct_writes);
+  RC_ASSERT(reused.reduce_processed == fresh.reduce_processed);
+  RC_ASSERT(reused.max_piece_us == fresh.max_piece_us);
+  RC_ASSERT(reused.places == fresh.places);
+  RC_ASSERT(reused.calls == fresh.calls);
 }
 
 }  // namespace
