@@ -42,8 +42,10 @@ namespace {
 // registers (L / W registers per key, W floats per register), with the L rows of Q for one dim d loaded
 // (L / W registers) and one broadcast K value; P.V likewise with L rows x db output dims and one broadcast V
 // value. All of them have to fit the register file, or the accumulators spill to the stack.
-//   AVX-512 (32 zmm, W = 16): L = 32 rows x 8 keys = 16 accumulators + 2 Q + 1 broadcast = 19 of 32; short
-//     blocks 16 x 8 = 8 + 1 + 1. (The blocking measured at 103% of SGEMM, session 3; unchanged.)
+//   AVX-512 (32 zmm, W = 16): L = 32 rows x 8 keys = 16 accumulators + 2 Q + 1 broadcast = 19 of 32; blocks
+//     of 9-16 rows 16 x 8 = 8 + 1 + 1; blocks of <= 8 rows (the 8-token chunks) in ymm (AVX-512VL keeps 32 of
+//     them, W = 8): 8 x 16 = 16 accumulators + 1 Q + 1 broadcast = 18 of 32, so an 8-row block no longer
+//     pads to 16 lanes. (The 32 x 8 blocking measured at 103% of SGEMM, session 3; unchanged.)
 //   AVX2 (16 ymm, W = 8): L = 16 rows x 6 keys = 12 accumulators + 2 Q + 1 broadcast = 15 of 16; short blocks
 //     (<= 8 rows: the 8-token chunks) 8 x 12 = 12 + 1 + 1 = 14. Twelve independent FMA chains cover the FMA
 //     latency (4 cycles) x throughput (2 per cycle) of Zen 3 and Haswell..Alder Lake; the old 32 x 8 took 32
@@ -51,20 +53,22 @@ namespace {
 //   generic (SSE2, 16 xmm, W = 4): 8 x 6 and 4 x 12, as AVX2 at half width. Without FMA hardware each fma is
 //   a
 //     libm call: this unit is the portable fallback, not a fast path.
+// A block takes the fewest lanes of kShortLanes, kMidLanes and kLanes that hold its rows (kMidLanes equals
+// kLanes where there are two sizes only).
 // 128 keys (dims) are not a multiple of 6 or 12: the sub-tile's key rows and the V columns are padded to 132;
 // pad K rows are never scored for a used key and pad V columns are zero and never written out.
 #if defined(__AVX512F__)
-constexpr int kLanes = 32, kShortLanes = 16;
-constexpr int keys_per_tile(int) {
-  return 8;
+constexpr int kLanes = 32, kMidLanes = 16, kShortLanes = 8;
+constexpr int keys_per_tile(int lanes) {
+  return lanes == kShortLanes ? 16 : 8;
 }
 #elif defined(__AVX2__)
-constexpr int kLanes = 16, kShortLanes = 8;
+constexpr int kLanes = 16, kMidLanes = kLanes, kShortLanes = 8;
 constexpr int keys_per_tile(int lanes) {
   return lanes == kLanes ? 6 : 12;
 }
 #else
-constexpr int kLanes = 8, kShortLanes = 4;
+constexpr int kLanes = 8, kMidLanes = kLanes, kShortLanes = 4;
 constexpr int keys_per_tile(int lanes) {
   return lanes == kLanes ? 6 : 12;
 }
@@ -75,17 +79,18 @@ constexpr int dims_per_tile(int lanes) {
 constexpr int round_up(int n, int m) {
   return (n + m - 1) / m * m;
 }
-constexpr int kPad = std::max(keys_per_tile(kLanes), keys_per_tile(kShortLanes));
+constexpr int kPad = std::max({keys_per_tile(kLanes), keys_per_tile(kMidLanes), keys_per_tile(kShortLanes)});
 constexpr int kKeyRows = round_up(kTileKv, kPad);  // K sub-tile rows, scores, P rows
 constexpr int kVCols = round_up(kVHeadDim, kPad);  // V sub-tile columns, accumulator rows
-static_assert(kKeyRows % keys_per_tile(kLanes) == 0 && kKeyRows % keys_per_tile(kShortLanes) == 0);
-static_assert(kVCols % dims_per_tile(kLanes) == 0 && kVCols % dims_per_tile(kShortLanes) == 0);
+static_assert(kPad % keys_per_tile(kLanes) == 0 && kPad % keys_per_tile(kMidLanes) == 0 &&
+              kPad % keys_per_tile(kShortLanes) == 0);  // so kKeyRows and kVCols divide for every size
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // Lanes of block bi of a work item with `rows` rows: state arrays keep a kLanes stride per block.
 inline int block_lanes(int32_t rows, int32_t bi) {
-  return rows - bi * kLanes <= kShortLanes ? kShortLanes : kLanes;
+  const int32_t left = rows - bi * kLanes;
+  return left <= kShortLanes ? kShortLanes : (left <= kMidLanes ? kMidLanes : kLanes);
 }
 
 // A zeroed, 64-byte aligned array (zero pads stay zero; stale rows stay finite).
@@ -157,7 +162,7 @@ inline void qk_micro(const float* __restrict qt, const float* __restrict kd, int
   const float* k0 = kd + kb * kQkHeadDim;
   for (int d = 0; d < kQkHeadDim; ++d) {
     const float* q = qt + d * L;
-#pragma GCC unroll 12
+#pragma GCC unroll 16
     for (int j = 0; j < kNk; ++j) {
       const float kv = k0[j * kQkHeadDim + d];
 #pragma omp simd
@@ -182,7 +187,7 @@ inline void pv_micro(const float* __restrict pv, const float* __restrict vd, int
   for (int k = 0; k < n_full; ++k) {
     const float* pk = pv + k * L;
     const float* vk = vd + k * kVCols + d0;
-#pragma GCC unroll 12
+#pragma GCC unroll 16
     for (int j = 0; j < kDb; ++j) {
       const float vv = vk[j];
 #pragma omp simd
@@ -210,7 +215,10 @@ inline void pv_micro(const float* __restrict pv, const float* __restrict vd, int
 template <bool kFn>
 inline void decode_kv_row(const uint8_t* __restrict kc, const uint8_t* __restrict vc, float* __restrict kr,
                           float* __restrict vr) {
-#if defined(__AVX2__) && defined(__F16C__) && !defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
+  lanes::fp8_decode_row_avx512<kFn, kQkHeadDim>(kc, kr);
+  lanes::fp8_decode_row_avx512<kFn, kVHeadDim>(vc, vr);
+#elif defined(__AVX2__) && defined(__F16C__)
   lanes::fp8_decode_row_f16c<kFn, kQkHeadDim>(kc, kr);
   lanes::fp8_decode_row_f16c<kFn, kVHeadDim>(vc, vr);
 #else
@@ -287,8 +295,11 @@ class FastPrefill {
         decode_kv<false>(k0, n_dec, hk, ws);
       }
       for (int32_t bi = 0; bi < nb; ++bi) {
-        if (block_lanes(rows, bi) == kLanes) {
+        const int lb = block_lanes(rows, bi);
+        if (lb == kLanes) {
           block_subtile<kLanes>(bi, k0, nk, ws);
+        } else if (lb == kMidLanes) {
+          block_subtile<kMidLanes>(bi, k0, nk, ws);
         } else {
           block_subtile<kShortLanes>(bi, k0, nk, ws);
         }
@@ -339,8 +350,8 @@ class FastPrefill {
     for (int i = 0; i < kPerTile && r.next < r.end; ++i) prefetch_key(r.next++, r.hk);
   }
 
-  // One block of L rows (L = kLanes, or kShortLanes for a short last block) against one KV sub-tile
-  // [k0, k0 + nk): the model's sub-tile step, per lane.
+  // One block of L rows (L = kLanes, or kMidLanes / kShortLanes for a short last block) against one KV
+  // sub-tile [k0, k0 + nk): the model's sub-tile step, per lane.
   template <int L>
   void block_subtile(int32_t bi, int32_t k0, int32_t nk, Workspace& ws) const {
     float* m = ws.m.get() + size_t(bi) * kLanes;
