@@ -49,7 +49,7 @@ template <bool kFn, int kN>
 }
 
 #if defined(__AVX2__) && defined(__F16C__)
-// The same row decode through the F16C converter, 16 codes per step (kN % 16 == 0); the emulator's AVX2 path
+// The same row decode through the F16C converter, 16 codes per step (kN % 32 == 0); the emulator's AVX2 path
 // uses it (8-10x the lane form on AVX2; bench/README has the candidates measured). A code's 7 magnitude bits,
 // placed at fp16 bits 13..7, read as an fp16 with the code's 4-bit exponent in the 5-bit field and its 3
 // mantissa bits on top: the same significand (subnormals too) with bias 15 instead of 7 (fn) or 8 (fnuz).
@@ -58,9 +58,9 @@ template <bool kFn, int kN>
 // clears. The NaN codes would read as finite fp16 (+-1.875 for fn's S.1111.111, -0 for fnuz's 0x80): they
 // become the fp16 quiet NaN 0x7E00 first, which converts to 0x7FC00000 (fp8_decode's NaN) and stays it after
 // the product.
-template <bool kFn, int kN>
-[[gnu::always_inline]] inline void fp8_decode_row_f16c(const uint8_t* __restrict c, float* __restrict out) {
-  static_assert(kN % 16 == 0);
+template <bool kFn, int kN, bool kNan>
+[[gnu::always_inline]] inline void fp8_decode_row_f16c_steps(const uint8_t* __restrict c,
+                                                             float* __restrict out) {
   const __m256i keep = _mm256_set1_epi16(static_cast<int16_t>(0xBF80));
   const __m256i nan_at = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x3F80 : 0x8000));
   const __m256i nan_mask = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
@@ -69,9 +69,29 @@ template <bool kFn, int kN>
   for (int d = 0; d < kN; d += 16) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + d));
     __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), keep);
-    h = _mm256_blendv_epi8(h, qnan, _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
+    if constexpr (kNan) {
+      h = _mm256_blendv_epi8(h, qnan, _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
+    }
     _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), rebias));
     _mm256_storeu_ps(out + d + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), rebias));
+  }
+}
+// The NaN codes are looked for once per row, on the bytes (fn: c | 0x80 == 0xFF; fnuz: c == 0x80): a row
+// without one (every real K/V row) skips the three replacement operations of each 16-code step.
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void fp8_decode_row_f16c(const uint8_t* __restrict c, float* __restrict out) {
+  static_assert(kN % 32 == 0);
+  const __m256i sign_byte = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i nan_byte = _mm256_set1_epi8(static_cast<char>(kFn ? 0xFF : 0x80));
+  __m256i any = _mm256_setzero_si256();
+  for (int d = 0; d < kN; d += 32) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d));
+    any = _mm256_or_si256(any, _mm256_cmpeq_epi8(kFn ? _mm256_or_si256(b, sign_byte) : b, nan_byte));
+  }
+  if (_mm256_testz_si256(any, any)) [[likely]] {
+    fp8_decode_row_f16c_steps<kFn, kN, false>(c, out);
+  } else {
+    fp8_decode_row_f16c_steps<kFn, kN, true>(c, out);
   }
 }
 #endif
@@ -84,22 +104,34 @@ template <bool kFn, int kN>
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// fp8_decode_row_f16c at 512 bits, 32 codes per step (kN % 32 == 0): the same bit placement, NaN codes
-// replaced under a mask register, two vcvtph2ps of 16 lanes each; the emulator's AVX-512 path uses it.
+// fp8_decode_row_f16c at 512 bits, 64 codes per step (kN % 64 == 0), the emulator's AVX-512 path: the same
+// bit placement, two vcvtph2ps of 16 lanes per 32 codes. The NaN codes are found once per 64 codes, on the
+// bytes (fn: c | 0x80 == 0xFF; fnuz: c == 0x80), one compare into a mask register whose halves replace them
+// (two fewer operations per 64 codes than comparing the 16-bit forms; a branch around the replacement made
+// GCC 12 rematerialise every constant). Same bits as fp8_decode for every code
+// (sim/tests/isa_paths_test.cpp).
 template <bool kFn, int kN>
 [[gnu::always_inline]] inline void fp8_decode_row_avx512(const uint8_t* __restrict c, float* __restrict out) {
-  static_assert(kN % 32 == 0);
+  static_assert(kN % 64 == 0);
   const __m512i keep = _mm512_set1_epi16(static_cast<int16_t>(0xBF80));
-  const __m512i nan_at = _mm512_set1_epi16(static_cast<int16_t>(kFn ? 0x3F80 : 0x8000));
-  const __m512i nan_mask = _mm512_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
-  const __m512i qnan = _mm512_set1_epi16(0x7E00);
+  __m512i qnan = _mm512_set1_epi16(0x7E00);
+  __asm__(""
+          : "+v"(qnan));  // kept in a register: GCC 12 otherwise merges it into a masked broadcast from a
+                          // general register (two operations instead of one masked move)
+  const __m512i sign_byte = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i nan_byte = _mm512_set1_epi8(static_cast<char>(kFn ? 0xFF : 0x80));
   const __m512 rebias = _mm512_set1_ps(kFn ? 0x1.0p8f : 0x1.0p7f);
-  for (int d = 0; d < kN; d += 32) {
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d));
-    __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(b), 7), keep);
-    h = _mm512_mask_mov_epi16(h, _mm512_cmpeq_epi16_mask(_mm512_and_si512(h, nan_mask), nan_at), qnan);
-    _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), rebias));
-    _mm512_storeu_ps(out + d + 16, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), rebias));
+  for (int d = 0; d < kN; d += 64) {
+    const __m512i all = _mm512_loadu_si512(c + d);
+    const __mmask64 nan = _mm512_cmpeq_epi8_mask(kFn ? _mm512_or_si512(all, sign_byte) : all, nan_byte);
+    for (int half = 0; half < 2; ++half) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d + 32 * half));
+      __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(b), 7), keep);
+      h = _mm512_mask_mov_epi16(h, static_cast<__mmask32>(nan >> (32 * half)), qnan);
+      float* o = out + d + 32 * half;
+      _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), rebias));
+      _mm512_storeu_ps(o + 16, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), rebias));
+    }
   }
 }
 #if defined(__GNUC__) && !defined(__clang__)
