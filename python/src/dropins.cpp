@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -56,12 +57,15 @@ pyb::tuple info_v1(int64_t batch_size, int64_t num_head_k, int64_t max_qlen, int
                          i32({cap.reduce_final_map, 2}), i32({cap.reduce_partial_map}));
 }
 
-void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb::handle context_lens,
-                 int64_t gqa_ratio, int64_t num_heads_k, pyb::handle work_metadata_ptrs,
-                 pyb::handle work_indptr, pyb::handle work_info, pyb::handle reduce_indptr,
-                 pyb::handle reduce_final_map, pyb::handle reduce_partial_map, int64_t qhead_granularity,
-                 int64_t qlen_granularity, int64_t kvlen_granularity, int64_t block_size, bool is_causal,
-                 int64_t num_cu, const std::string& policy, bool need_lse, bool allow_causal_qo_gt_kv) {
+// get_ps_metadata_v1; with timed_calls > 0 (the timing helper below), make_plan_into is then run that many
+// more times on the same problem and buffers and the mean time per call is returned, else 0.
+double metadata_v1_timed(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb::handle context_lens,
+                         int64_t gqa_ratio, int64_t num_heads_k, pyb::handle work_metadata_ptrs,
+                         pyb::handle work_indptr, pyb::handle work_info, pyb::handle reduce_indptr,
+                         pyb::handle reduce_final_map, pyb::handle reduce_partial_map,
+                         int64_t qhead_granularity, int64_t qlen_granularity, int64_t kvlen_granularity,
+                         int64_t block_size, bool is_causal, int64_t num_cu, const std::string& policy,
+                         bool need_lse, bool allow_causal_qo_gt_kv, int64_t timed_calls) {
   // Every argument is checked before anything is written.
   const auto qo = array_arg<const int32_t>("seqlens_qo_indptr", seqlens_qo_indptr, {-1}, false);
   const auto kv = array_arg<const int32_t>("pages_kv_indptr", pages_kv_indptr, {-1}, false);
@@ -125,6 +129,23 @@ void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb
   } catch (const InputError& e) {
     throw_value_error(e, kRename, static_cast<int>(std::size(kRename)));
   }
+  if (timed_calls <= 0) return 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < timed_calls; ++i) make_plan_into(p, pol, spans, ws);
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+         static_cast<double>(timed_calls);
+}
+
+void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb::handle context_lens,
+                 int64_t gqa_ratio, int64_t num_heads_k, pyb::handle work_metadata_ptrs,
+                 pyb::handle work_indptr, pyb::handle work_info, pyb::handle reduce_indptr,
+                 pyb::handle reduce_final_map, pyb::handle reduce_partial_map, int64_t qhead_granularity,
+                 int64_t qlen_granularity, int64_t kvlen_granularity, int64_t block_size, bool is_causal,
+                 int64_t num_cu, const std::string& policy, bool need_lse, bool allow_causal_qo_gt_kv) {
+  metadata_v1_timed(seqlens_qo_indptr, pages_kv_indptr, context_lens, gqa_ratio, num_heads_k,
+                    work_metadata_ptrs, work_indptr, work_info, reduce_indptr, reduce_final_map,
+                    reduce_partial_map, qhead_granularity, qlen_granularity, kvlen_granularity, block_size,
+                    is_causal, num_cu, policy, need_lse, allow_causal_qo_gt_kv, 0);
 }
 
 }  // namespace
@@ -151,6 +172,15 @@ void add_dropins(pyb::module_& m) {
       "upstream's pybind layer has 1/1 in effect: pass them to get that). A bad argument raises ValueError "
       "naming it before anything is written. Causal qo_len > kv_len is rejected unless allow_causal_qo_gt_kv "
       "(to study upstream's behaviour on it, contract 2.5.3).");
+  m.def("_time_make_plan_into", &metadata_v1_timed, "seqlens_qo_indptr"_a, "pages_kv_indptr"_a,
+        "context_lens"_a, "gqa_ratio"_a, "num_heads_k"_a, "work_metadata_ptrs"_a, "work_indptr"_a,
+        "work_info"_a, "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a,
+        "qhead_granularity"_a = 1, "qlen_granularity"_a = 256, "kvlen_granularity"_a = 16,
+        "block_size"_a = 16, "is_causal"_a = true, pyb::kw_only(), "num_cu"_a = 256, "policy"_a = "aiter",
+        "need_lse"_a = true, "allow_causal_qo_gt_kv"_a = false, "calls"_a = 1000,
+        "For python/tools/time_dropin.py: get_ps_metadata_v1 once, then make_plan_into `calls` more times in "
+        "C++ "
+        "on the same problem and buffers (no Python in the loop); returns the mean microseconds per call.");
 }
 
 }  // namespace mlaps::py

@@ -5,8 +5,10 @@
 
 For each workload (the #3606 seed scenario and the largest plan of the table), times the drop-in with timeit
 (best of --repeat runs of enough calls for ~0.2 s each) on buffers of the sizes the C++ benchmark
-plan/into/aiter/<workload> has (so both write the same bytes, unused tails zeroed), then runs that benchmark (fastest of its repetitions), in
-alternation, --rounds times. Prints per-call microseconds and the difference.
+plan/into/aiter/<workload> has (so both write the same bytes, unused tails zeroed), then make_plan_into in a
+C++ loop inside the same process on the same buffers (mlaps._mlaps._time_make_plan_into), then the benchmark
+itself (fastest of its repetitions), in alternation, --rounds times. Prints per-call microseconds and the differences: the in-process one compares the
+same memory, the benchmark one a separate process.
 """
 import argparse
 import json
@@ -46,7 +48,11 @@ def python_us(name, repeat):
     t = timeit.Timer(call)
     n, _ = t.autorange()
     n = max(n, int(n * 0.2 / max(t.timeit(n), 1e-9))) if n else 1
-    return min(t.repeat(repeat, n)) / n * 1e6
+    py = min(t.repeat(repeat, n)) / n * 1e6
+    # make_plan_into in a C++ loop inside this process, on the same problem and the same buffers.
+    args = (qo, kv, ctx, 1, heads, ptrs, wi, winfo, ri, rf, rp, 1, 256, 128, 1, causal)
+    inproc = min(mlaps._mlaps._time_make_plan_into(*args, num_cu=cu, calls=n) for _ in range(repeat))
+    return py, inproc
 
 
 def cpp_us(bench, name):
@@ -66,13 +72,17 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"CPU: {cpu}, {os.cpu_count()} cores; mlaps {mlaps.__version__}")
     for name in WORKLOADS:
-        py, cc = [], []
+        py, ip, cc = [], [], []
         for _ in range(a.rounds):
-            py.append(python_us(name, a.repeat))
+            p_us, i_us = python_us(name, a.repeat)
+            py.append(p_us)
+            ip.append(i_us)
             cc.append(cpp_us(a.bench, name))
-        print(f"{name}: Python get_ps_metadata_v1 {min(py):.2f} us, C++ make_plan_into {min(cc):.2f} us, "
-              f"difference {min(py) - min(cc):+.2f} us (rounds: py {', '.join(f'{x:.2f}' for x in py)}; "
-              f"c++ {', '.join(f'{x:.2f}' for x in cc)})")
+        fmt = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
+        print(f"{name}: Python get_ps_metadata_v1 {min(py):.2f} us; C++ make_plan_into in this process on the "
+              f"same buffers {min(ip):.2f} us (difference {min(py) - min(ip):+.2f} us), in the benchmark "
+              f"{min(cc):.2f} us (difference {min(py) - min(cc):+.2f} us) (rounds: py {fmt(py)}; in-process "
+              f"{fmt(ip)}; benchmark {fmt(cc)})")
 
 
 if __name__ == "__main__":
