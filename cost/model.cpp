@@ -155,11 +155,8 @@ struct TgAgg {
 bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n, int32_t check_b) {
   if (n == 0) return true;
   if (a[0].q_head_hi() - a[0].q_head_lo() != b[0].q_head_hi() - b[0].q_head_lo()) return false;
-  using V = uint32_t __attribute__((vector_size(32)));  // GCC/Clang vector extension: one item
-  // Two items per operation in the main loop: one zmm register on AVX-512, two ymm ones on AVX2 (the same
-  // work as one item at a time there); d0 repeats in both halves, and lane 7 + 8 k is always q_head_range.
-  using V2 = uint32_t __attribute__((vector_size(64)));
-  static_assert(sizeof(V) == sizeof(WorkInfo) && sizeof(V2) == 2 * sizeof(WorkInfo));
+  using V = uint32_t __attribute__((vector_size(32)));  // GCC/Clang vector extension: one AVX2 register
+  static_assert(sizeof(V) == sizeof(WorkInfo));
   V x0, y0;
   std::memcpy(&x0, a, sizeof x0);
   std::memcpy(&y0, b, sizeof y0);
@@ -173,28 +170,17 @@ bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n, int32_t check_
     diff |= (x - y) ^ d0;
     bits |= x | y;
   }
-  const V2 dd = __builtin_shufflevector(d0, d0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
-  V2 diff2 = {}, bits2 = {};
-  int32_t i = m;
-#pragma GCC unroll 2
-  for (; i + 2 <= n; i += 2) {
-    V2 x, y;
-    std::memcpy(&x, a + i, sizeof x);
-    std::memcpy(&y, b + i, sizeof y);
-    diff2 |= (x - y) ^ dd;
-    bits2 |= x;
-  }
-  for (; i < n; ++i) {
+#pragma GCC unroll 4
+  for (int32_t i = m; i < n; ++i) {
     V x, y;
     std::memcpy(&x, a + i, sizeof x);
     std::memcpy(&y, b + i, sizeof y);
     diff |= (x - y) ^ d0;
     bits |= x;
   }
-  uint32_t any = (bits[7] | bits2[7] | bits2[15]) & 0x80008000u;  // a lo or hi >= 2^15: not decided here
+  uint32_t any = bits[7] & 0x80008000u;  // a lo or hi >= 2^15: not decided here
   for (int k = 0; k < 7; ++k) any |= d0[k];
   for (int k = 0; k < 8; ++k) any |= diff[k];
-  for (int k = 0; k < 16; ++k) any |= diff2[k];
   return any == 0;
 }
 
