@@ -48,19 +48,22 @@ RC_GTEST_PROP(CostProperty, LowerBoundNeverExceedsTheMakespan, ()) {
   }
 }
 
-RC_GTEST_PROP(CostProperty, ClusterMemoChangesNothing, ()) {
-  const Case c = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
-  const cost::CostProfile prof = *random_profile();
-  const Plan plan = make_plan(c.problem, c.policy);
-  // The same plan with the CU count changed in the problem: the memo (which needs num_tg == num_cu) is off,
-  // and every TG is computed item by item.
-  Problem other = c.problem;
-  other.num_cu = c.problem.num_cu + 1;
-  const cost::PlanCost a = cost::evaluate(c.problem, plan, prof);
+// The plan costs the same with the CU count changed in the problem: the cluster memo (which needs
+// num_tg == num_cu) is then off, and every TG is computed item by item.
+void assert_as_without_cluster_memo(const Problem& p, const Plan& plan, const cost::CostProfile& prof) {
+  Problem other = p;
+  other.num_cu = p.num_cu + 1;
+  const cost::PlanCost a = cost::evaluate(p, plan, prof);
   const cost::PlanCost b = cost::evaluate(other, plan, prof);
   RC_ASSERT(a.tg_us == b.tg_us);
   RC_ASSERT(a.total_us == b.total_us);
   RC_ASSERT(a.partial_bytes == b.partial_bytes);
+}
+
+RC_GTEST_PROP(CostProperty, ClusterMemoChangesNothing, ()) {
+  const Case c = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
+  const cost::CostProfile prof = *random_profile();
+  assert_as_without_cluster_memo(c.problem, make_plan(c.problem, c.policy), prof);
 }
 
 // A plan whose clusters repeat but for one field of one item (any item, any of the fields the cost reads):
@@ -86,19 +89,14 @@ RC_GTEST_PROP(CostProperty, ClusterMemoSeesOneChangedItem, ()) {
       w.q_head_range += 1 << 16;
       break;
   }
-  Problem other = c.problem;
-  other.num_cu = c.problem.num_cu + 1;
-  const cost::PlanCost a = cost::evaluate(c.problem, plan, prof);
-  const cost::PlanCost b = cost::evaluate(other, plan, prof);
-  RC_ASSERT(a.tg_us == b.tg_us);
-  RC_ASSERT(a.total_us == b.total_us);
+  assert_as_without_cluster_memo(c.problem, plan, prof);
 }
 
 RC_GTEST_PROP(CostProperty, ItemMemoIsThePlainSum, ()) {
   const Case c = *pgen::case_for(pgen::problem(), pgen::policy(), "cost");
   const cost::CostProfile prof = *random_profile();
   const Plan plan = make_plan(c.problem, c.policy);
-  Problem other = c.problem;  // the cluster memo off, as above: every TG computed, through the item memo
+  Problem other = c.problem;  // the cluster memo off (as above): every TG computed, through the item memo
   other.num_cu = c.problem.num_cu + 1;
   const cost::PlanCost pc = cost::evaluate(other, plan, prof);
   RC_ASSERT(pc.tg_us.size() == static_cast<size_t>(plan.num_tg()));
