@@ -37,22 +37,25 @@
 //   (the blocks are many and short: the list-scheduling bound, tight when #blocks >> reduce_slots)
 // total_us = prefill_us + reduce_us.
 //
-// The reduce on the H200 (gpu/reduce.hip: a 512-thread block per (entry, head), 4 rows at a time, each
-// thread merging its dim over the n partials in a serial loop; 10 us or more per kernel, where the plans of
-// the suite never fill the 528 block slots): the slowest block decides, and the slowest-block branch above
-// is that block's serial loop (rows x n reads on its path, rows writes, a fixed part). The first H200 run
-// (cost/profiles/h200-mlaps/, 2026-12-01) fits it where its measurement is the reduce's own work: over the
-// 69 held-out reduces whose prefill took < 8 ms, median |error| 6.6%, max 26.9% (the 17 others: up to 57%),
-// and fitted on the < 8 ms cases alone (an offline check, SciPy's NNLS on the same features), 4.4% and 22.0%
-// on those 69. Its misses are in the timing, not in the plan. That run timed the reduce launched alone after
-// a host sync: its event pair also spans the host's launch of the reduce, and the excess grew with the
-// prefill waited for before it (measured minus predicted, median: -1.3 us after < 1 ms of prefill, +6.5 us
-// after 4-16 ms, +26.2 us after 16-64 ms; most likely the host thread's wake-up after a long wait). Identical
-// reduce plans measured 11.5 us after a 0.5 ms prefill and 26.4 us after a 15 ms one
-// (seed_ctx1200_qo8_b16_h16 whole-tiles at 256 and 4 CUs, both held out): no function of the plan is within
-// 25% of both, so no reduce formula meets the goal on that data. The runner (gpu::time_plan) now times the
-// reduce queued behind its prefill, as a serving stream runs it, and the old way as reduce_isolated_us (a
-// diagnostic); holdout.md tabulates the reduce error by the prefill's length.
+// reduce_slots is the reduce's concurrency for that bound: how many blocks run at a lone block's speed at
+// once, one per SM/CU (mi355x-asm: 256 CUs; h200-mlaps: 132 SMs), not how many are resident. On the H200
+// (gpu/reduce.hip: a 512-thread block per (entry, head), 4 rows at a time, every thread recomputing its row's
+// LSE merge and merging its dim over the n partials in a serial loop) an SM holds four (2048 threads), but
+// co-resident blocks do not each run at one block's speed. The committed calibration shows it: 128-row
+// blocks with one partial took 24.1 us in grids of 90 and 102 blocks (random29_b2_noncausal_hk3_gqa2 at 1 CU,
+// random30_b4_causal_hk3_gqa2 at 7, whole-tiles) and 35.0-35.1 us in a grid of 174 (random6_b4_noncausal_
+// hk3_gqa2 at 2 CUs, whole-tiles and cost-balanced), medians of 10 in the same run. With 528 slots
+// (4 x 132) every reduce of the suite took the slowest-block branch and random6's was predicted 24.1 us
+// (-31%, the fit's worst held-out time); with 132 the bound predicts 28.5 us (-19%; it assumes the 174 blocks
+// spread evenly, while 42 SMs run two and 90 one) and the held-out max falls from 31.4% to 20.6%
+// (cost/profiles/h200-mlaps/holdout.md); out of sample, fixed-split / aiter on the GPU policy timings of
+// deepseek-tp8 (README) is predicted 1.048 (528 slots: 0.995), measured 1.049. In 388 of the suite's 412
+// reduces the slowest block still decides: its serial loop (rows x n reads on its path, rows writes, a
+// fixed part).
+// The runner (gpu::time_plan) times the reduce queued behind its prefill, as a serving stream runs it, and
+// launched alone after a host sync as reduce_isolated_us (a diagnostic: its event pair also spans the host's
+// launch, and its excess grows with the prefill waited for); holdout.md tabulates the reduce error by the
+// prefill's length.
 //
 // Metrics (PlanCost): lower_bound_us = launch_us + max(sum_g T_g / min(num_tg, slots), tg_us + the largest
 // item_head_us) + reduce_us: no placement of the plan's indivisible pieces (a work item for one head) onto
@@ -121,7 +124,7 @@ struct CostProfile {
   std::string note;             // free text: what the profile is good for
   std::string date;             // when it was made (fitted: the calibration run)
   int32_t slots = 256;          // TGs resident at once (SMs/CUs x TGs per SM)
-  int32_t reduce_slots = 256;   // reduce blocks resident at once
+  int32_t reduce_slots = 256;   // reduce blocks at full speed at once: SMs/CUs (the reduce bound above)
   int32_t rows_per_pass = 256;  // query rows one pass over a sub-tile handles
   int32_t row_quantum = 256;    // rows are padded to a multiple of this
   bool reduce_fill = false;     // the reduce splits an entry's rows over blocks to fill the device (model.h)

@@ -120,12 +120,19 @@ TEST(Fit, CommittedH200ProfileIsTheFitOfItsData) {
   const std::string svg(files[2].blob.bytes(), files[2].blob.size);
   EXPECT_NE(svg.find("causal_1x16384_h1/cu256"), std::string::npos);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
-  // The committed H200 run's figures (README): prefill meets the goal; the reduce misses it on a few cases
-  // (31.4% at most, after 16-64 ms prefills: the table above).
-  EXPECT_FALSE(r.goal_met);
+  // The committed H200 run's figures (README): the held-out goal is met, prefill and reduce. The reduce's
+  // bound divides by the H200's 132 SMs, not its 528 resident block slots (cost/model.h): with 528 the worst
+  // held-out reduce (174 blocks) missed by 31%.
+  EXPECT_EQ(committed.reduce_slots, committed.slots);
+  EXPECT_TRUE(r.goal_met);
   EXPECT_LE(r.holdout_prefill_max_abs_err, 0.25);
+  EXPECT_LE(r.holdout_reduce_max_abs_err, 0.25);
   EXPECT_LE(r.holdout_median_abs_err, 0.10);
-  EXPECT_GT(r.holdout_reduce_max_abs_err, 0.25);
+  CostProfile resident = committed;
+  resident.reduce_slots = 4 * committed.slots;
+  const FitResult r528 = fit_profile(data, resident);
+  EXPECT_FALSE(r528.goal_met);
+  EXPECT_GT(r528.holdout_reduce_max_abs_err, 0.30);
 }
 
 TEST(Fit, ReportsOfAPerfectFit) {
