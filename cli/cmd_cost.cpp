@@ -18,6 +18,7 @@
 #include "cost/model.h"
 #include "cost/plan_for.h"
 #include "cost/profile.h"
+#include "cost/report.h"
 #include "scheduler/error.h"
 #include "scheduler/files.h"
 #include "scheduler/policy.h"
@@ -136,7 +137,8 @@ void add_cost_commands(CLI::App& root, CommandRunner& runner) {
       const PlanningCosts pcosts = cost::planning_costs(prof);  // a cost-aware policy plans for it
       const Plan plan = make_plan(p, o->a.parsed_policy(), &pcosts);
       const cost::PlanCost c = cost::evaluate(p, plan, prof);
-      const std::string out = o->format == "json" ? cost_json(c).dump() + "\n" : cost_text(p, plan, c, prof);
+      const std::string out =
+          o->format == "json" ? cost::cost_json(c).dump() + "\n" : cost_text(p, plan, c, prof);
       if (!o->svg.empty()) write_output_file("--svg", o->svg, cost_svg(p, plan, c, prof));
       warn_uncalibrated(prof);
       std::fwrite(out.data(), 1, out.size(), stdout);

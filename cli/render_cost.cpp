@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/render.h"
+#include "cost/report.h"
 #include "scheduler/geometry.h"
 
 namespace mlaps::cli {
@@ -53,23 +54,6 @@ bool same_pieces(const Plan& plan, int32_t a, int32_t b) {
 }
 
 }  // namespace
-
-json cost_json(const cost::PlanCost& c, bool with_tg) {
-  json j = {{"policy", c.policy},
-            {"profile", c.profile},
-            {"prefill_us", c.prefill_us},
-            {"reduce_us", c.reduce_us},
-            {"total_us", c.total_us},
-            {"lower_bound_us", c.lower_bound_us},
-            {"imbalance", c.imbalance},
-            {"idle_fraction", c.idle_fraction},
-            {"works", c.works},
-            {"partial_slots", c.partial_slots},
-            {"reduce_entries", c.reduce_entries},
-            {"partial_bytes", c.partial_bytes}};
-  if (with_tg) j["tg_us"] = c.tg_us;
-  return j;
-}
 
 std::string cost_text(const Problem& p, const Plan& plan, const cost::PlanCost& c,
                       const cost::CostProfile& prof) {
@@ -311,7 +295,7 @@ json compare_json(const std::string& profile, const std::vector<std::string>& po
   j["profile"] = profile;
   json arr = json::array();
   for (const CompareRow& r : rows) {
-    json o = cost_json(r.cost, true);  // tg_us: the batch's calls' TG times, one call after another
+    json o = cost::cost_json(r.cost, true);  // tg_us: the batch's calls' TG times, one call after another
     o["batch"] = r.batch;
     o["calls"] = r.cost.calls;
     arr.push_back(std::move(o));

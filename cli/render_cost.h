@@ -14,9 +14,6 @@
 
 namespace mlaps::cli {
 
-// The cost keys: policy, profile, prefill_us, reduce_us, total_us, lower_bound_us, imbalance,
-// idle_fraction, works, partial_slots, reduce_entries, partial_bytes, and tg_us when with_tg.
-nlohmann::json cost_json(const cost::PlanCost& c, bool with_tg = true);
 std::string cost_text(const Problem& p, const Plan& plan, const cost::PlanCost& c,
                       const cost::CostProfile& prof);
 // Gantt chart: a row per TG (one cluster when the others repeat it), time across, items coloured by sequence,

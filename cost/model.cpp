@@ -479,7 +479,9 @@ void evaluate_into(const Problem& p, const Plan& plan, const CostProfile& prof, 
   pc.partial_bytes = written * kPartialRowBytes + rc.partial_bytes_read;
   pc.max_piece_us = prof.c[kTg] + max_item;
   const int32_t places = std::min(std::max(ntg, 1), slots);
-  pc.lower_bound_us = (ntg > 0 ? launch + std::max(sum / places, pc.max_piece_us) : 0.0) + pc.reduce_us;
+  // The exact bound is <= total_us; the float mean of equal TG times can land a rounding step above the max.
+  pc.lower_bound_us = std::min(
+      pc.total_us, (ntg > 0 ? launch + std::max(sum / places, pc.max_piece_us) : 0.0) + pc.reduce_us);
   const double mean = ntg > 0 ? sum / ntg : 0.0;
   pc.max_tg_us = max_busy;
   pc.mean_tg_us = mean;

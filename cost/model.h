@@ -59,7 +59,9 @@
 //
 // Metrics (PlanCost): lower_bound_us = launch_us + max(sum_g T_g / min(num_tg, slots), tg_us + the largest
 // item_head_us) + reduce_us: no placement of the plan's indivisible pieces (a work item for one head) onto
-// the TGs beats it, so lower_bound_us <= total_us always (tested on random plans). imbalance = max_g T_g /
+// the TGs beats it, so it is <= total_us in exact arithmetic; evaluate() caps it at total_us, where the float
+// mean of equal TG times lands a rounding step above their max (the uncapped bound is tested on random plans
+// to stay within that step). imbalance = max_g T_g /
 // mean_g T_g (1.0 when balanced). idle_fraction = 1 - sum_g T_g / (min(num_tg, slots) * (prefill_us -
 // launch_us)). partial_bytes = partial rows written (prefill, pol >= 0) + read (reduce), (128 x 4 + 4) B per
 // row and head.

@@ -8,6 +8,9 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "cost/plan_for.h"
+#include "cost/profile.h"
+#include "cost/report.h"
 #include "scheduler/dump.h"
 #include "scheduler/plan_json.h"
 #include "scheduler/policy.h"
@@ -26,7 +29,7 @@ void throw_value_error(const InputError& e, const char* const (*rename)[2], int 
   for (int i = 0; i < n; ++i) {
     const std::string from = rename[i][0];
     if (msg.compare(0, from.size(), from) == 0 && msg.size() > from.size() &&
-        (msg[from.size()] == ':' || msg[from.size()] == '[')) {
+        (msg[from.size()] == ':' || msg[from.size()] == '[' || msg[from.size()] == '.')) {
       msg = rename[i][1] + msg.substr(from.size());
       break;
     }
@@ -99,6 +102,27 @@ pyb::list validate_py(const Problem& p, const PyPlan& plan, const std::optional<
                          "contract"_a = contract_name(v.contract)));
   }
   return out;
+}
+
+// What a plan costs on a device profile: `mlaps cost --format json`'s keys. Without a plan, the problem is
+// planned with `policy` as `mlaps cost` plans it (a cost-aware policy for the profile's terms).
+pyb::object cost_py(const Problem& p, const PyPlan* plan, const std::string& policy,
+                    const std::string& profile, bool tg_us) {
+  constexpr const char* rename[][2] = {{"--profile", "profile"}};
+  try {
+    const cost::CostProfile prof = cost::load_profile(profile);
+    cost::PlanCost c;
+    if (plan) {
+      c = cost::evaluate(p, plan->plan, prof);
+    } else {
+      const Policy pol = policy_arg(policy);
+      const PlanningCosts pcosts = cost::planning_costs(prof);
+      c = cost::evaluate(p, make_plan(p, pol, &pcosts), prof);
+    }
+    return pyb::module_::import("json").attr("loads")(cost::cost_json(c, tg_us).dump());
+  } catch (const InputError& e) {
+    throw_value_error(e, rename, 1);
+  }
 }
 
 pyb::list policies_py() {
@@ -228,6 +252,13 @@ PYBIND11_MODULE(_mlaps, m) {
         "every broken invariant as a dict with `mlaps check --format json`'s fields (invariant, contract, "
         "detail, tg, head, qo_start, qo_end, work); empty when the plan holds the contract (None: as `mlaps "
         "check` without --contract)");
+  m.def(
+      "cost", &cost_py, "problem"_a, "plan"_a = pyb::none(), pyb::kw_only(),
+      "policy"_a = std::string(default_policy().name()), "profile"_a = std::string(cost::kDefaultProfile),
+      "tg_us"_a = true,
+      "what a plan costs on a device profile (a built-in name or a JSON file), as a dict with `mlaps cost "
+      "--format json`'s keys (tg_us: one value per TG); without a plan, the problem is planned with `policy` "
+      "for that profile, as `mlaps cost` does");
   m.def("policies", &policies_py,
         "the policy table, as `mlaps policies --format json`: name, summary, upstream_shape, reduce, sizing, "
         "need_lse");

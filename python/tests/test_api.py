@@ -1,5 +1,6 @@
 """plan, Plan (views, to_json), validate (the CLI's fields), policies, workloads, Problem errors, version."""
 import json
+import os
 import re
 
 import numpy as np
@@ -86,3 +87,45 @@ def test_problem_errors_name_the_field():
 def test_problem_json_round_trip(seed_problem):
     q = mlaps.Problem.from_json(seed_problem.to_json())
     assert q.to_json() == seed_problem.to_json()
+
+
+@pytest.mark.parametrize("profile", ["mi355x-asm", "h200-mlaps"])
+@pytest.mark.parametrize("policy", ["aiter", "cost-balanced", "fixed-split"])
+@pytest.mark.parametrize("name", ["seed_ctx1200_qo8_b16_h16_noncausal", "causal_1x8192_h16"])
+def test_cost_is_the_clis(name, policy, profile):
+    p = mlaps.workload(name)
+    c = mlaps.cost(p, policy=policy, profile=profile)
+    _, out = cli("cost", "--workload", name, "--policy", policy, "--profile", profile, "--format", "json")
+    assert c == json.loads(out)  # the same keys and the same numbers (one JSON writer, cost/report.h)
+    assert len(c["tg_us"]) == p.num_cu and c["lower_bound_us"] <= c["total_us"]
+    assert "tg_us" not in mlaps.cost(p, policy=policy, profile=profile, tg_us=False)
+
+
+def test_cost_of_a_plan(seed_problem, tmp_path):
+    legacy = mlaps.plan(seed_problem, "aiter-legacy")
+    c = mlaps.cost(seed_problem, legacy, profile="h200-mlaps")
+    _, out = cli("cost", "--workload", "seed_ctx1200_qo8_b16_h16_noncausal", "--policy", "aiter-legacy",
+                 "--profile", "h200-mlaps", "--format", "json")
+    assert c == json.loads(out) and c["policy"] == "aiter-legacy" and c["reduce_us"] == 0  # n == 1: no reduce
+    # A profile file of the same form; a hand-edited plan that no longer fits its problem is refused.
+    code, prof = cli("cost", "fit", "--data", os.path.join(os.environ["MLAPS_SOURCE_DIR"],
+                                                            "cost/profiles/h200-mlaps/calibration_data.json"),
+                     "--out", tmp_path / "fit")
+    assert code == 0
+    assert mlaps.cost(seed_problem, legacy, profile=str(tmp_path / "fit" / "profile.json")) == c | {
+        "profile": "h200-mlaps"}
+    bad = mlaps.plan(seed_problem)
+    bad.work_info[0, 0] = seed_problem.batch  # batch_idx out of range
+    with pytest.raises(ValueError, match=r"^plan"):
+        mlaps.cost(seed_problem, bad)
+
+
+def test_cost_bad_arguments_name_them(seed_problem, tmp_path):
+    with pytest.raises(ValueError, match=r"^profile: 'nosuch'"):
+        mlaps.cost(seed_problem, profile="nosuch")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": "x"}')
+    with pytest.raises(ValueError, match=r"^profile"):
+        mlaps.cost(seed_problem, profile=str(broken))
+    with pytest.raises(ValueError, match=r"^policy"):
+        mlaps.cost(seed_problem, policy="nosuch")
