@@ -105,8 +105,8 @@ struct Writers {
     for (int32_t w = 0; w < plan.num_works(); ++w) {
       const WorkInfo& x = plan.work_info[w];
       if (x.partial_o_loc < 0) continue;
-      if (prow >= x.partial_o_loc && prow < int64_t{x.partial_o_loc} + (x.qo_end - x.qo_start) &&
-          h >= x.q_head_lo() && h < x.q_head_hi()) {
+      if (prow >= x.partial_o_loc && prow < x.partial_o_loc + x.qo_rows() && h >= x.q_head_lo() &&
+          h < x.q_head_hi()) {
         return "prefill " + work(w) + " (query row " + std::to_string(x.qo_start + (prow - x.partial_o_loc)) +
                ")";
       }
