@@ -81,7 +81,7 @@ void bm_prefill_reference_order(benchmark::State& state, const BenchWorkload* w)
 int64_t reduce_bytes(const Plan& plan, int32_t heads, int32_t tile_q) {
   int64_t partial_rows = 0, final_rows = 0;
   for (int32_t t = 0; t < plan.num_reduce_entries(); ++t) {
-    const int64_t rows = plan.reduce_final_map[t].qo_end - plan.reduce_final_map[t].qo_start;
+    const int64_t rows = plan.reduce_final_map[t].rows();
     final_rows += rows;
     partial_rows += rows * (plan.reduce_indptr[t + 1] - plan.reduce_indptr[t]);
   }

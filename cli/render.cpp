@@ -86,8 +86,6 @@ std::string svg_escape(const std::string& s) {
 
 std::string plan_svg(const Problem& p, const Plan& plan) {
   const int32_t ntg = plan.num_tg();
-  // A piece's KV pages, 0 for an empty or inverted range; in 64 bits: a dump's fields are untrusted.
-  auto kv_pages = [](const WorkInfo& w) { return std::max<int64_t>(0, int64_t{w.kv_end} - w.kv_start); };
   // Per TG: works of the first head only (the others repeat the same partition, contract 2.1).
   std::map<std::pair<int32_t, int32_t>, int> tile_index;  // (qo_start, qo_end) -> colour index
   for (const auto& t : make_query_tiles(p)) {
@@ -102,7 +100,7 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
       const auto& w = plan.work_info[i];
       if (i > b && w.q_head_range != plan.work_info[b].q_head_range) break;
       rows[tg].push_back(&w);
-      load += kv_pages(w);
+      load += w.kv_len();  // 0 for an empty or inverted range: a dump's fields are untrusted
     }
     max_load = std::max(max_load, load);
   }
@@ -138,7 +136,7 @@ std::string plan_svg(const Problem& p, const Plan& plan) {
     }
     double x = left;
     for (const WorkInfo* w : rows[tg]) {
-      const double wd = std::max(1.0, static_cast<double>(kv_pages(*w)) * scale);
+      const double wd = std::max(1.0, static_cast<double>(w->kv_len()) * scale);
       const auto it = tile_index.find({w->qo_start, w->qo_end});
       const std::string fill =
           w->partial_o_loc == -1 ? "url(#direct)" : tile_colour(it == tile_index.end() ? 0 : it->second);

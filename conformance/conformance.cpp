@@ -6,8 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,6 +17,7 @@
 
 #include "gpu/launcher.h"
 #include "scheduler/error.h"
+#include "scheduler/files.h"
 #if MLAPS_CONFORMANCE_WITH_REFERENCE
 #include "bridge/reference_bridge.h"
 #endif
@@ -105,8 +104,8 @@ struct Writers {
     for (int32_t w = 0; w < plan.num_works(); ++w) {
       const WorkInfo& x = plan.work_info[w];
       if (x.partial_o_loc < 0) continue;
-      if (prow >= x.partial_o_loc && prow < int64_t{x.partial_o_loc} + (x.qo_end - x.qo_start) &&
-          h >= x.q_head_lo() && h < x.q_head_hi()) {
+      if (prow >= x.partial_o_loc && prow < x.partial_o_loc + x.qo_rows() && h >= x.q_head_lo() &&
+          h < x.q_head_hi()) {
         return "prefill " + work(w) + " (query row " + std::to_string(x.qo_start + (prow - x.partial_o_loc)) +
                ")";
       }
@@ -384,40 +383,46 @@ nlohmann::json diff_json(const BufferDiff& d) {
   return j;
 }
 
+// --out DIR's two reports through the project's one writer (scheduler/files.h), as --calibrate's and
+// --time-policies' outputs in the same folder: checked, staged, renamed into place; the folder is created
+// when missing, a previous run's junit.xml / summary.json are replaced, anything else in it is left alone
+// (force: no --force here, as for the other modes), and a folder, link or device at either name is refused.
+void add_reports(OutputSet& out, const std::string& dir, std::string junit, std::string summary) {
+  out.add_dir("--out", dir,
+              {{"junit.xml", Blob::copy(std::move(junit))}, {"summary.json", Blob::copy(std::move(summary))}},
+              true);
+}
+
 void write_reports(const std::string& dir, const std::vector<CaseResult>& results, const DeviceInfo& dev,
                    const ConformanceOptions& o, double total_s) {
-  std::filesystem::create_directories(dir);
   int failures = 0, errors = 0, skipped = 0;
   for (const auto& r : results) {
     failures += r.status == "fail";
     errors += r.status == "error";
     skipped += r.status == "skipped";
   }
-  {
-    std::ofstream x(std::filesystem::path(dir) / "junit.xml");
-    x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    x << "<testsuites name=\"mlaps-gpu-conformance\" tests=\"" << results.size() << "\" failures=\""
-      << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\" time=\"" << total_s
-      << "\">\n";
-    x << "  <testsuite name=\"gpu-vs-sim." << xml_escape(o.suite) << "\" tests=\"" << results.size()
-      << "\" failures=\"" << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped
-      << "\" time=\"" << total_s << "\">\n";
-    x << "    <properties><property name=\"device\" value=\"" << xml_escape(dev.name)
-      << "\"/><property name=\"arch\" value=\"" << xml_escape(dev.arch) << "\"/></properties>\n";
-    for (const auto& r : results) {
-      x << "    <testcase classname=\"gpu_conformance\" name=\"" << xml_escape(r.name) << "\" time=\""
-        << r.total_s << "\">";
-      if (r.status == "fail") {
-        x << "<failure message=\"" << xml_escape(r.message) << "\">" << xml_escape(r.message) << "</failure>";
-      } else if (r.status == "error") {
-        x << "<error message=\"" << xml_escape(r.message) << "\">" << xml_escape(r.message) << "</error>";
-      } else if (r.status == "skipped") {
-        x << "<skipped message=\"" << xml_escape(r.message) << "\"/>";
-      }
-      x << "</testcase>\n";
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  x << "<testsuites name=\"mlaps-gpu-conformance\" tests=\"" << results.size() << "\" failures=\"" << failures
+    << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\" time=\"" << total_s << "\">\n";
+  x << "  <testsuite name=\"gpu-vs-sim." << xml_escape(o.suite) << "\" tests=\"" << results.size()
+    << "\" failures=\"" << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\" time=\""
+    << total_s << "\">\n";
+  x << "    <properties><property name=\"device\" value=\"" << xml_escape(dev.name)
+    << "\"/><property name=\"arch\" value=\"" << xml_escape(dev.arch) << "\"/></properties>\n";
+  for (const auto& r : results) {
+    x << "    <testcase classname=\"gpu_conformance\" name=\"" << xml_escape(r.name) << "\" time=\""
+      << r.total_s << "\">";
+    if (r.status == "fail") {
+      x << "<failure message=\"" << xml_escape(r.message) << "\">" << xml_escape(r.message) << "</failure>";
+    } else if (r.status == "error") {
+      x << "<error message=\"" << xml_escape(r.message) << "\">" << xml_escape(r.message) << "</error>";
+    } else if (r.status == "skipped") {
+      x << "<skipped message=\"" << xml_escape(r.message) << "\"/>";
     }
-    x << "  </testsuite>\n</testsuites>\n";
+    x << "</testcase>\n";
   }
+  x << "  </testsuite>\n</testsuites>\n";
   nlohmann::json j;
   j["device"] = {{"name", dev.name},
                  {"arch", dev.arch},
@@ -465,7 +470,9 @@ void write_reports(const std::string& dir, const std::vector<CaseResult>& result
     arr.push_back(std::move(c));
   }
   j["results"] = std::move(arr);
-  std::ofstream(std::filesystem::path(dir) / "summary.json") << j.dump(2) << "\n";
+  OutputSet out;
+  add_reports(out, dir, x.str(), j.dump(2) + "\n");
+  out.commit();
 }
 
 }  // namespace
@@ -484,6 +491,17 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
   if (o.list_only) {
     for (const auto& c : cases) log << c.name << (c.timed ? "  [timed]" : "") << "\n";
     return 0;
+  }
+  // A bad --out is a usage error, found before the device is queried or anything runs (as a bad --suite).
+  if (!o.out_dir.empty()) {
+    try {
+      OutputSet out;
+      add_reports(out, o.out_dir, {}, {});
+      out.check();
+    } catch (const std::exception& e) {
+      log << "conformance: " << e.what() << "\n";
+      return 2;
+    }
   }
   const DeviceInfo dev = gpu::query_device();
   if (!dev.available) {
@@ -604,7 +622,15 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
     results.push_back(std::move(res));
   }
   const double total_s = seconds_since(t_all);
-  if (!o.out_dir.empty()) write_reports(o.out_dir, results, dev, o, total_s);
+  bool written = true;
+  if (!o.out_dir.empty()) {
+    try {
+      write_reports(o.out_dir, results, dev, o, total_s);
+    } catch (const std::exception& e) {
+      log << "conformance: " << e.what() << "\n";
+      written = false;
+    }
+  }
   const auto passed =
       std::count_if(results.begin(), results.end(), [](const CaseResult& r) { return r.status == "pass"; });
   const auto skipped = std::count_if(results.begin(), results.end(),
@@ -621,6 +647,7 @@ int run_conformance(const ConformanceOptions& o, std::ostream& log) {
   }
   log << "conformance: " << results.size() << " cases, " << passed << " passed, " << bad << " failed, "
       << skipped << " skipped, " << std::setprecision(1) << total_s << " s on " << dev.name << "\n";
+  if (!written) return 2;
   return bad > 0 ? 1 : 0;
 }
 

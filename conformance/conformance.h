@@ -74,7 +74,9 @@ struct RunDiff {
 RunDiff compare_runs(const Problem& p, const Plan& plan, const RunBuffers& sim, const RunBuffers& gpu);
 
 // Runs the suite. Returns 0 when every case matches, 1 on any mismatch or failed case, 2 when no GPU is
-// usable (0 with no_device_ok) or on a usage error. Progress and a final table go to `log`.
+// usable (0 with no_device_ok), on a usage error (an out_dir the reports cannot go to included: refused
+// before the device is queried) or when the reports cannot be written. Progress and a final table go to
+// `log`.
 int run_conformance(const ConformanceOptions& options, std::ostream& log);
 
 }  // namespace mlaps::conformance

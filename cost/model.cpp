@@ -40,10 +40,6 @@ int64_t floor_div(int64_t a, int64_t b) {
 int64_t ceil_div(int64_t a, int64_t b) {
   return a <= 0 ? 0 : (a + b - 1) / b;
 }
-// The length of [lo, hi), 0 when empty, in 64 bits (a dump's int32 fields may be anything).
-int64_t span_len(int32_t lo, int32_t hi) {
-  return std::max<int64_t>(0, int64_t{hi} - lo);
-}
 
 [[noreturn, gnu::noinline, gnu::cold]] void bad_batch(const Problem& p, const WorkInfo& w, int64_t i) {
   throw InputError("plan",
@@ -79,7 +75,7 @@ struct ItemShape {
   bool partial;
 };
 ItemShape shape_of(const Problem& p, const WorkInfo& w, const CeilDiv& quantum, const CeilDiv& pass) {
-  const int64_t rows = span_len(w.qo_start, w.qo_end);
+  const int64_t rows = w.qo_rows();
   return {rows, static_cast<double>(quantum(rows) * quantum.divisor()), static_cast<double>(pass(rows)),
           sub_tiles(p, w), w.partial_o_loc >= 0};
 }
@@ -131,8 +127,7 @@ bool same_cost(const WorkInfo& a, const WorkInfo& b, bool causal) {
   if ((a.partial_o_loc >= 0) != (b.partial_o_loc >= 0)) return false;
   if (causal)
     return a.batch_idx == b.batch_idx && std::memcmp(&a.qo_start, &b.qo_start, 4 * sizeof(int32_t)) == 0;
-  return span_len(a.qo_start, a.qo_end) == span_len(b.qo_start, b.qo_end) &&
-         span_len(a.kv_start, a.kv_end) == span_len(b.kv_start, b.kv_end);
+  return a.qo_rows() == b.qo_rows() && a.kv_len() == b.kv_len();
 }
 
 // Everything a TG contributes, so that a TG repeating another's pieces copies it whole.
@@ -207,7 +202,7 @@ TgAgg tg_aggregate(const Problem& p, const WorkInfo* works, int32_t b, int32_t e
     busy += us * h;
     max_item = std::max(max_item, us);
     if (w.partial_o_loc >= 0) {
-      partial_written += span_len(w.qo_start, w.qo_end) * h;
+      partial_written += w.qo_rows() * h;
     } else {
       ++direct;
     }
@@ -227,7 +222,7 @@ int32_t item_heads(const WorkInfo& w) {
 
 SubTileCounts sub_tiles(const Problem& p, const WorkInfo& w) {
   SubTileCounts s;
-  const int64_t keys = span_len(w.kv_start, w.kv_end);
+  const int64_t keys = w.kv_len();
   const int64_t nsub = ceil_div(keys, kSubTileKeys);
   if (nsub == 0) return s;
   if (!p.causal) {
@@ -303,9 +298,7 @@ ReduceCost reduce_cost(const Problem& p, const Plan& plan, const CostProfile& pr
   // The entries in runs of equal (n, rows): a run's terms are computed once and added entry by entry, in
   // entry order, so every sum is the one a plain loop over the entries makes.
   auto n_of = [&](int64_t t) { return int64_t{indptr[t + 1]} - indptr[t]; };
-  auto rows_of = [&](int64_t t) {
-    return span_len(plan.reduce_final_map[t].qo_start, plan.reduce_final_map[t].qo_end);
-  };
+  auto rows_of = [&](int64_t t) { return plan.reduce_final_map[t].rows(); };
   for (int64_t t = 0; t < nfin;) {
     if (!processed(t)) {
       ++t;

@@ -83,7 +83,7 @@ std::vector<std::string> capacity_overflows(const Plan& plan, const Capacity& ca
   int64_t rows = 0;
   for (const WorkInfo& w : plan.work_info) {
     if (w.partial_o_loc < 0) continue;
-    rows = std::max(rows, int64_t{w.partial_o_loc} + std::max<int64_t>(0, int64_t{w.qo_end} - w.qo_start));
+    rows = std::max(rows, int64_t{w.partial_o_loc} + w.qo_rows());
   }
   check("partial_rows", "rows", rows, cap.partial_rows(tile_q));
   return out;

@@ -229,7 +229,7 @@ class Validator {
                  fmt::format("partial_o_loc {} is neither -1 nor a multiple of {}", pol, G_), w);
       }
       if (pol >= 0) {
-        const int64_t end = int64_t{pol} + std::max<int64_t>(0, int64_t{wi.qo_end} - wi.qo_start);
+        const int64_t end = int64_t{pol} + wi.qo_rows();
         if (end > partial_rows) {
           add_work(
               inv::kSlotBounds,

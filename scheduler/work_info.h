@@ -7,6 +7,13 @@
 
 namespace mlaps {
 
+// The length of [lo, hi): 0 for an empty or inverted range, in 64 bits (a dump's int32 fields may be
+// anything, and INT32_MAX - INT32_MIN does not fit an int32). Host code; the device kernels read the fields
+// directly.
+constexpr int64_t clamped_len(int32_t lo, int32_t hi) {
+  return hi > lo ? int64_t{hi} - lo : 0;
+}
+
 // One work item of a thread group: 8 x int32.
 struct WorkInfo {
   int32_t batch_idx;  // sequence index b
@@ -20,6 +27,8 @@ struct WorkInfo {
       kv_offset;  // upstream's value: KV tokens after a non-last piece, 0 on a tile's last piece (see 2.3)
   int32_t q_head_range;  // q heads [lo, hi) packed as lo | hi << 16
 
+  constexpr int64_t qo_rows() const { return clamped_len(qo_start, qo_end); }  // query rows it covers
+  constexpr int64_t kv_len() const { return clamped_len(kv_start, kv_end); }   // KV entries (pages) it reads
   int32_t q_head_lo() const { return q_head_range & 0xFFFF; }
   int32_t q_head_hi() const { return (q_head_range >> 16) & 0xFFFF; }
   static int32_t pack_heads(int32_t lo, int32_t hi) {
@@ -42,6 +51,7 @@ static_assert(offsetof(WorkInfo, q_head_range) == 28);
 struct FinalLoc {
   int32_t qo_start;
   int32_t qo_end;
+  constexpr int64_t rows() const { return clamped_len(qo_start, qo_end); }  // the rows it finalises
   friend bool operator==(const FinalLoc&, const FinalLoc&) = default;
 };
 static_assert(sizeof(FinalLoc) == 8);

@@ -206,7 +206,7 @@ void check_works(const Problem& p, const Plan& plan, const AttnInputs& in, const
     if (w.q_head_lo() < 0 || w.q_head_hi() > in.num_heads_q || w.q_head_lo() > w.q_head_hi())
       throw InputError(f, "q_head_range must lie inside [0, num_heads_q)");
     if (w.partial_o_loc < -1) throw InputError(f, "partial_o_loc must be -1 or >= 0");
-    if (w.partial_o_loc >= 0 && int64_t{w.partial_o_loc} + (w.qo_end - w.qo_start) > buf.partial_rows)
+    if (w.partial_o_loc >= 0 && w.partial_o_loc + w.qo_rows() > buf.partial_rows)
       throw InputError(f, "partial rows beyond the partial buffers");
   }
 }
@@ -286,7 +286,7 @@ ReduceParams make_reduce_params(const Plan& plan, RunBuffers& buf) {
       const int32_t loc = plan.reduce_partial_map[i];
       const int32_t n_i = plan.reduce_indptr[t + 1] - plan.reduce_indptr[t];
       if (loc == -1 && n_i == 1) continue;  // the n == 1 sentinel: skipped by both reduce versions
-      if (loc < 0 || int64_t{loc} + (f.qo_end - f.qo_start) > buf.partial_rows)
+      if (loc < 0 || loc + f.rows() > buf.partial_rows)
         throw InputError("reduce_partial_map", "partial rows beyond the partial buffers");
     }
   }

@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+
+#include <unistd.h>
 
 #include "conformance/conformance.h"
 #include "gpu/launcher.h"
@@ -115,6 +120,48 @@ TEST(GpuConformance, NoDeviceIsReportedNotPassed) {
   o.no_device_ok = true;
   EXPECT_EQ(run_conformance(o, log), 0);
   EXPECT_NE(log.str().find("no usable GPU"), std::string::npos);
+}
+
+// --out goes through the project's one writer: a folder (or link, device) at a report's name, or a file where
+// the folder should be, is a usage error (2) found before the device is queried, and nothing is written or
+// removed. A folder holding other files (another mode's reports) is accepted, as --calibrate's and
+// --time-policies' outputs are.
+TEST(GpuConformance, BadOutIsRefusedBeforeTheDeviceAndNothingIsTouched) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("mlaps_conformance_out_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "dir" / "junit.xml");
+  auto write = [](const fs::path& f, const std::string& text) { std::ofstream(f) << text; };
+  auto read = [](const fs::path& f) {
+    std::ifstream in(f);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  write(root / "file", "not a folder\n");
+  ConformanceOptions o;
+  o.suite = "quick";
+  o.no_device_ok = true;  // 2 below is the --out check, not a missing device
+  for (const fs::path& out : {root / "dir", root / "file"}) {
+    o.out_dir = out.string();
+    std::ostringstream log;
+    EXPECT_EQ(run_conformance(o, log), 2) << out;
+    EXPECT_NE(log.str().find("--out"), std::string::npos) << log.str();
+    EXPECT_EQ(log.str().find("no usable GPU"), std::string::npos) << log.str();
+  }
+  EXPECT_TRUE(fs::is_directory(root / "dir" / "junit.xml"));
+  EXPECT_FALSE(fs::exists(root / "dir" / "summary.json"));
+  EXPECT_EQ(read(root / "file"), "not a folder\n");
+  if (!have_device()) {
+    // Checked and accepted, then nothing to write without a device: the folder is as it was.
+    fs::create_directories(root / "ok");
+    write(root / "ok" / "profile.json", "{}\n");
+    write(root / "ok" / "junit.xml", "old\n");
+    o.out_dir = (root / "ok").string();
+    std::ostringstream log;
+    EXPECT_EQ(run_conformance(o, log), 0) << log.str();
+    EXPECT_EQ(read(root / "ok" / "profile.json"), "{}\n");
+    EXPECT_EQ(read(root / "ok" / "junit.xml"), "old\n");
+  }
+  fs::remove_all(root);
 }
 
 // One small problem per policy: every element of every buffer (partial_lse included) equals the emulator's,

@@ -225,7 +225,7 @@ TEST(CostModel, ItemCostIsTheDotProductOfItsFeatures) {
         for (int k = kItem; k <= kWriteDirectRow; ++k) dot += prof.c[k] * f[k];
         ASSERT_EQ(item_head_us(p, w, prof), dot)
             << prof.name << " qo [" << w.qo_start << "," << w.qo_end << ")";
-        const int64_t rows = w.qo_end - w.qo_start;
+        const int64_t rows = w.qo_rows();
         ASSERT_EQ(f[kQRow],
                   static_cast<double>((rows + prof.row_quantum - 1) / prof.row_quantum * prof.row_quantum));
       }

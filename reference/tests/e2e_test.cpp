@@ -43,7 +43,7 @@ Problem e2e_problem(bool causal, int32_t num_cu) {
 int64_t direct_rows(const Plan& plan) {
   int64_t n = 0;
   for (const WorkInfo& w : plan.work_info)
-    if (w.partial_o_loc == -1) n += int64_t{w.qo_end - w.qo_start} * (w.q_head_hi() - w.q_head_lo());
+    if (w.partial_o_loc == -1) n += w.qo_rows() * (w.q_head_hi() - w.q_head_lo());
   return n;
 }
 

@@ -1,6 +1,9 @@
 // make_plan / make_query_tiles against hand-worked expectations from the contract (2.2, 2.4, 2.5, 8.1).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "scheduler/error.h"
 #include "scheduler/policy.h"
 #include "test_util.h"
@@ -280,6 +283,31 @@ TEST(MakePlan, RejectsInvalidProblem) {
   p.num_cu = 0;
   EXPECT_THROW(make_plan(p, policy_named("aiter")), InputError);
   EXPECT_THROW(make_plan_plain(p, policy_named("aiter")), InputError);
+}
+
+// A work item's and a reduce entry's range lengths: 0 for an empty or inverted range, 64-bit at the int32
+// extremes (a dump's fields are untrusted), and usable in constant expressions.
+TEST(WorkInfoRanges, LengthsClampAtZeroAndDoNotOverflow) {
+  constexpr int32_t kMin = std::numeric_limits<int32_t>::min(), kMax = std::numeric_limits<int32_t>::max();
+  auto work = [](int32_t qs, int32_t qe, int32_t ks, int32_t ke) {
+    return WorkInfo{0, -1, qs, qe, ks, ke, 0, 0};
+  };
+  static_assert(WorkInfo{0, -1, 3, 10, 5, 7, 0, 0}.qo_rows() == 7);
+  static_assert(WorkInfo{0, -1, 3, 10, 5, 7, 0, 0}.kv_len() == 2);
+  static_assert(FinalLoc{4, 9}.rows() == 5);
+  EXPECT_EQ(work(8, 8, 8, 8).qo_rows(), 0);  // empty
+  EXPECT_EQ(work(8, 8, 8, 8).kv_len(), 0);
+  EXPECT_EQ(work(9, 2, 9, 2).qo_rows(), 0);  // inverted
+  EXPECT_EQ(work(9, 2, 9, 2).kv_len(), 0);
+  EXPECT_EQ(work(kMin, kMax, kMin, kMax).qo_rows(), int64_t{kMax} - kMin);
+  EXPECT_EQ(work(kMin, kMax, kMin, kMax).kv_len(), int64_t{0xFFFFFFFF});  // 2^32 - 1: no int32 wrap
+  EXPECT_EQ(work(kMax, kMin, kMax, kMin).qo_rows(), 0);
+  EXPECT_EQ(work(kMax, kMin, kMax, kMin).kv_len(), 0);
+  EXPECT_EQ(work(-5, 3, -5, 3).kv_len(), 8);  // negative starts are lengths too
+  EXPECT_EQ((FinalLoc{7, 7}.rows()), 0);
+  EXPECT_EQ((FinalLoc{7, 1}.rows()), 0);
+  EXPECT_EQ((FinalLoc{kMin, kMax}.rows()), int64_t{kMax} - kMin);
+  EXPECT_EQ((FinalLoc{kMax, kMin}.rows()), 0);
 }
 
 }  // namespace
