@@ -22,6 +22,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <numeric>
 
 #include "sim/lanes.h"
 #include "sim/model.h"
@@ -43,9 +44,14 @@ namespace {
 // (L / W registers) and one broadcast K value; P.V likewise with L rows x db output dims and one broadcast V
 // value. All of them have to fit the register file, or the accumulators spill to the stack.
 //   AVX-512 (32 zmm, W = 16): L = 32 rows x 8 keys = 16 accumulators + 2 Q + 1 broadcast = 19 of 32; blocks
-//     of 9-16 rows 16 x 8 = 8 + 1 + 1; blocks of <= 8 rows (the 8-token chunks) in ymm (AVX-512VL keeps 32 of
-//     them, W = 8): 8 x 16 = 16 accumulators + 1 Q + 1 broadcast = 18 of 32, so an 8-row block no longer
-//     pads to 16 lanes. (The 32 x 8 blocking measured at 103% of SGEMM, session 3; unchanged.)
+//     of 9-16 rows 16 x 8 = 8 + 1 + 1. (The 32 x 8 blocking measured at 103% of SGEMM, session 3.) Blocks of
+//     <= 8 rows (the 8-token chunks) turn the tiles around instead of padding rows to 16 lanes (rows in ymm
+//     lanes ran the FMAs at half the zmm rate): QK puts 16 KEYS in a zmm (K transposed, dims x keys, by the
+//     decode) and broadcasts Q[r][d]: 8 rows x 32 keys = 16 accumulators + 2 K + 1 broadcast = 19 of 32;
+//     P.V puts 16 output DIMS in a zmm (V as decoded, keys x dims) and broadcasts P[r][k]: 8 rows x 32 dims,
+//     the same 19. Each S[r][k] still sums over d in order and each acc[r][d] over k in order; the scores
+//     are transposed back to rows-in-lanes (8 x 8 shuffles) for the softmax, whose per-row chains run
+//     over keys.
 //   AVX2 (16 ymm, W = 8): L = 16 rows x 6 keys = 12 accumulators + 2 Q + 1 broadcast = 15 of 16; short blocks
 //     (<= 8 rows: the 8-token chunks) 8 x 12 = 12 + 1 + 1 = 14. Twelve independent FMA chains cover the FMA
 //     latency (4 cycles) x throughput (2 per cycle) of Zen 3 and Haswell..Alder Lake; the old 32 x 8 took 32
@@ -57,15 +63,23 @@ namespace {
 // kLanes where there are two sizes only).
 // 128 keys (dims) are not a multiple of 6 or 12: the sub-tile's key rows and the V columns are padded to 132;
 // pad K rows are never scored for a used key and pad V columns are zero and never written out.
+// MLAPS_TEST_KEYS_IN_LANES (a test build only) turns the <= 8-row tiles around on AVX2 too, so that their
+// code runs on a machine without AVX-512.
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(MLAPS_TEST_KEYS_IN_LANES))
+#define MLAPS_KEYS_IN_LANES 1
+#else
+#define MLAPS_KEYS_IN_LANES 0
+#endif
+constexpr int kKilTile = 32;  // keys (QK) or dims (P.V) per micro-tile of the turned-around <= 8-row blocks
 #if defined(__AVX512F__)
 constexpr int kLanes = 32, kMidLanes = 16, kShortLanes = 8;
 constexpr int keys_per_tile(int lanes) {
-  return lanes == kShortLanes ? 16 : 8;
+  return lanes == kShortLanes ? kKilTile : 8;
 }
 #elif defined(__AVX2__)
 constexpr int kLanes = 16, kMidLanes = kLanes, kShortLanes = 8;
 constexpr int keys_per_tile(int lanes) {
-  return lanes == kLanes ? 6 : 12;
+  return lanes == kLanes ? 6 : (MLAPS_KEYS_IN_LANES ? kKilTile : 12);
 }
 #else
 constexpr int kLanes = 8, kMidLanes = kLanes, kShortLanes = 4;
@@ -79,7 +93,8 @@ constexpr int dims_per_tile(int lanes) {
 constexpr int round_up(int n, int m) {
   return (n + m - 1) / m * m;
 }
-constexpr int kPad = std::max({keys_per_tile(kLanes), keys_per_tile(kMidLanes), keys_per_tile(kShortLanes)});
+constexpr int kPad =
+    std::lcm(std::lcm(keys_per_tile(kLanes), keys_per_tile(kMidLanes)), keys_per_tile(kShortLanes));
 constexpr int kKeyRows = round_up(kTileKv, kPad);  // K sub-tile rows, scores, P rows
 constexpr int kVCols = round_up(kVHeadDim, kPad);  // V sub-tile columns, accumulator rows
 static_assert(kPad % keys_per_tile(kLanes) == 0 && kPad % keys_per_tile(kMidLanes) == 0 &&
@@ -129,12 +144,18 @@ struct Workspace {
   Buffer vd{size_t{kKeyRows} * kVCols};      // [kKeyRows][kVCols] V sub-tile
   Buffer t{size_t{kKeyRows} * kLanes};       // [kKeyRows][kLanes] scores
   Buffer pv{size_t{kKeyRows} * kLanes};      // [kKeyRows][kLanes] rounded P
-  KeyRange ahead;                            // the next sub-tile's keys, prefetched during this one's
+#if MLAPS_KEYS_IN_LANES
+  Buffer kdt{size_t{kKeyRows} * kQkHeadDim};  // [kKeyRows / 32][192][32] K sub-tile, transposed per 32 keys
+  Buffer kbt{size_t{kQkHeadDim} * kKilTile / 4};  // [192][32] codes of 32 keys, transposed (bytes)
+#endif
+  KeyRange ahead;  // the next sub-tile's keys, prefetched during this one's
 
   Workspace() = default;
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
-  ~Workspace() { std::free(lim); }
+  ~Workspace() {
+    std::free(lim);
+  }
   void reserve(int32_t blocks) {
     if (blocks <= cap_blocks) return;
     cap_blocks = blocks;
@@ -231,6 +252,211 @@ void decode_kv_row_fn(const uint8_t* kc, const uint8_t* vc, float* kr, float* vr
   decode_kv_row<kFn>(kc, vc, kr, vr);
 }
 
+#if MLAPS_KEYS_IN_LANES
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+// GCC 12's avx512fintrin.h reads an uninitialised __Y (GCC bug 105593, as in sim/lanes.h).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// ---- Blocks of <= kShortLanes rows, turned around (keys or dims in lanes; the register arithmetic is at the
+// top of this file). Their workspace layouts: Q^T as for every block ([192][8], broadcast per element), K^T
+// in tiles of 32 keys ([tile][192][32]), scores and P as for every block ([key][8]), V as decoded
+// ([key][kVCols]), accumulators [8][kVCols] (row-major: dims in lanes).
+
+// kN fp8 codes decoded to fp32 by this unit's row decoder (bit-identical to fp8_decode per code).
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void decode_codes(const uint8_t* __restrict c, float* __restrict out) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
+  lanes::fp8_decode_row_avx512<kFn, kN>(c, out);
+#else
+  lanes::fp8_decode_row_f16c<kFn, kN>(c, out);
+#endif
+}
+
+// The 16 x 16 byte transpose of the rows' bytes [d0, d0 + 16 * lanes) within each 128-bit lane (four
+// unpack stages: 8, 16, 32, 64 bits), so that register i's lane l holds the 16 rows' byte d0 + 16 l + i;
+// lane l of register i goes to out[(d0 + 16 l + i) * stride], 16 bytes. Data movement only.
+#if defined(__AVX512BW__)
+using ByteVec = __m512i;
+[[gnu::always_inline]] inline ByteVec bv_load(const uint8_t* p) {
+  return _mm512_loadu_si512(p);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo8(ByteVec a, ByteVec b) {
+  return _mm512_unpacklo_epi8(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi8(ByteVec a, ByteVec b) {
+  return _mm512_unpackhi_epi8(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo16(ByteVec a, ByteVec b) {
+  return _mm512_unpacklo_epi16(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi16(ByteVec a, ByteVec b) {
+  return _mm512_unpackhi_epi16(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo32(ByteVec a, ByteVec b) {
+  return _mm512_unpacklo_epi32(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi32(ByteVec a, ByteVec b) {
+  return _mm512_unpackhi_epi32(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo64(ByteVec a, ByteVec b) {
+  return _mm512_unpacklo_epi64(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi64(ByteVec a, ByteVec b) {
+  return _mm512_unpackhi_epi64(a, b);
+}
+[[gnu::always_inline]] inline void bv_store_lanes(ByteVec v, uint8_t* out, int stride) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(v));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * stride), _mm512_extracti32x4_epi32(v, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32 * stride), _mm512_extracti32x4_epi32(v, 2));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 48 * stride), _mm512_extracti32x4_epi32(v, 3));
+}
+#else
+using ByteVec = __m256i;
+[[gnu::always_inline]] inline ByteVec bv_load(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+[[gnu::always_inline]] inline ByteVec bv_lo8(ByteVec a, ByteVec b) {
+  return _mm256_unpacklo_epi8(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi8(ByteVec a, ByteVec b) {
+  return _mm256_unpackhi_epi8(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo16(ByteVec a, ByteVec b) {
+  return _mm256_unpacklo_epi16(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi16(ByteVec a, ByteVec b) {
+  return _mm256_unpackhi_epi16(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo32(ByteVec a, ByteVec b) {
+  return _mm256_unpacklo_epi32(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi32(ByteVec a, ByteVec b) {
+  return _mm256_unpackhi_epi32(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_lo64(ByteVec a, ByteVec b) {
+  return _mm256_unpacklo_epi64(a, b);
+}
+[[gnu::always_inline]] inline ByteVec bv_hi64(ByteVec a, ByteVec b) {
+  return _mm256_unpackhi_epi64(a, b);
+}
+[[gnu::always_inline]] inline void bv_store_lanes(ByteVec v, uint8_t* out, int stride) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(v));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * stride), _mm256_extracti128_si256(v, 1));
+}
+#endif
+constexpr int kByteVecBytes = static_cast<int>(sizeof(ByteVec));
+
+[[gnu::always_inline]] inline void transpose16_bytes(const uint8_t* const* rows, int d0, uint8_t* out,
+                                                     int stride) {
+  ByteVec r[16], s[16];
+  for (int j = 0; j < 16; ++j) r[j] = bv_load(rows[j] + d0);
+  for (int q = 0; q < 8; ++q) {  // 16-bit units: (row 2q, row 2q+1) of byte u (lo: u < 8, hi: 8 + u)
+    s[2 * q] = bv_lo8(r[2 * q], r[2 * q + 1]);
+    s[2 * q + 1] = bv_hi8(r[2 * q], r[2 * q + 1]);
+  }
+  for (int q = 0; q < 4; ++q)  // r[4q + m]: 32-bit units, rows 4q..4q+3 of bytes 4m..4m+3
+    for (int h = 0; h < 2; ++h) {
+      r[4 * q + 2 * h] = bv_lo16(s[4 * q + h], s[4 * q + 2 + h]);
+      r[4 * q + 2 * h + 1] = bv_hi16(s[4 * q + h], s[4 * q + 2 + h]);
+    }
+  for (int o = 0; o < 2; ++o)  // s[8o + n]: 64-bit units, rows 8o..8o+7 of bytes 2n, 2n+1
+    for (int m = 0; m < 4; ++m) {
+      s[8 * o + 2 * m] = bv_lo32(r[8 * o + m], r[8 * o + 4 + m]);
+      s[8 * o + 2 * m + 1] = bv_hi32(r[8 * o + m], r[8 * o + 4 + m]);
+    }
+  for (int n = 0; n < 8; ++n) {  // r[i]: rows 0..15 of byte i
+    r[2 * n] = bv_lo64(s[n], s[8 + n]);
+    r[2 * n + 1] = bv_hi64(s[n], s[8 + n]);
+  }
+  for (int i = 0; i < 16; ++i) bv_store_lanes(r[i], out + (d0 + i) * stride, stride);
+}
+
+alignas(64) constexpr uint8_t kZeroCodes[kQkHeadDim] = {};  // the K row of a pad key
+
+// S[kb + j][x] = (sum_d fma over d ascending of Q[x][d] * K[kb + j][d]) * scale_log2 for j < 32: 8 rows x 32
+// keys of accumulators, K^T loaded (two zmm per d), Q[x][d] broadcast. The scores are transposed to
+// [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
+inline void qk_keys(const float* __restrict qt, const float* __restrict kdt, int kb, float scale_log2,
+                    float* __restrict t) {
+  constexpr int R = kShortLanes, N = kKilTile;
+  float acc[R][N];
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int x = 0; x < N; ++x) acc[r][x] = 0.0f;
+  const float* k0 = kdt + size_t(kb / N) * kQkHeadDim * N;
+  for (int d = 0; d < kQkHeadDim; ++d) {
+    const float* kk = k0 + d * N;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float q = qt[d * R + r];
+#pragma omp simd
+      for (int x = 0; x < N; ++x) acc[r][x] = std::fma(q, kk[x], acc[r][x]);
+    }
+  }
+  alignas(64) float s[R][N];
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int x = 0; x < N; ++x) s[r][x] = acc[r][x] * scale_log2;
+  for (int j0 = 0; j0 < N; j0 += 8) {
+    __m256 a[8], u[8];
+    for (int r = 0; r < 8; ++r) a[r] = _mm256_load_ps(&s[r][j0]);
+    for (int h = 0; h < 2; ++h) {  // u[4h + c] lane l: rows 4h..4h+3 of key j0 + 4l + c
+      const __m256 t0 = _mm256_unpacklo_ps(a[4 * h], a[4 * h + 1]),
+                   t1 = _mm256_unpackhi_ps(a[4 * h], a[4 * h + 1]);
+      const __m256 t2 = _mm256_unpacklo_ps(a[4 * h + 2], a[4 * h + 3]),
+                   t3 = _mm256_unpackhi_ps(a[4 * h + 2], a[4 * h + 3]);
+      u[4 * h + 0] = _mm256_shuffle_ps(t0, t2, 0x44);
+      u[4 * h + 1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+      u[4 * h + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
+      u[4 * h + 3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+    }
+    float* o = t + (kb + j0) * R;
+    for (int c = 0; c < 4; ++c) {
+      _mm256_store_ps(o + c * R, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+      _mm256_store_ps(o + (4 + c) * R, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+    }
+  }
+}
+
+// acc[x][d0 + j] = fma(pv[k][x], V[k][d0 + j], acc[x][d0 + j]) for j < 32, k in [0, n_full) ascending, then
+// for k in [n_full, n_any) where key k is visible to row x (k <= rel[x]) and the row is active: 8 rows x
+// 32 dims of accumulators, V loaded (two zmm per key), P broadcast.
+inline void pv_dims(const float* __restrict pv, const float* __restrict vd, int d0, int n_full, int n_any,
+                    const int32_t* __restrict rel, const int32_t* __restrict active, float* __restrict acc) {
+  constexpr int R = kShortLanes, N = kKilTile;
+  float a[R][N];
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int x = 0; x < N; ++x) a[r][x] = acc[r * kVCols + d0 + x];
+  for (int k = 0; k < n_full; ++k) {
+    const float* vk = vd + k * kVCols + d0;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float p = pv[k * R + r];
+#pragma omp simd
+      for (int x = 0; x < N; ++x) a[r][x] = std::fma(p, vk[x], a[r][x]);
+    }
+  }
+  for (int k = n_full; k < n_any; ++k) {
+    const float* vk = vd + k * kVCols + d0;
+    for (int r = 0; r < R; ++r) {
+      if (k > rel[r] || active[r] == 0) continue;
+      const float p = pv[k * R + r];
+#pragma omp simd
+      for (int x = 0; x < N; ++x) a[r][x] = std::fma(p, vk[x], a[r][x]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int x = 0; x < N; ++x) acc[r * kVCols + d0 + x] = a[r][x];
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // MLAPS_KEYS_IN_LANES
+
 class FastPrefill {
  public:
   explicit FastPrefill(const PrefillParams& p) : p_(p) { prefill_constants(p, lut_, &scale_log2_); }
@@ -290,9 +516,9 @@ class FastPrefill {
                            lim_max - k1 + 1, 0, std::max(0, std::min(kTileKv, w.kv_end - k1)))),
                   hk};
       if (p_.model.encoding == num::Fp8Encoding::kE4M3FN) {
-        decode_kv<true>(k0, n_dec, hk, ws);
+        decode_subtile<true>(k0, n_dec, hk, rows, ws);
       } else {
-        decode_kv<false>(k0, n_dec, hk, ws);
+        decode_subtile<false>(k0, n_dec, hk, rows, ws);
       }
       for (int32_t bi = 0; bi < nb; ++bi) {
         const int lb = block_lanes(rows, bi);
@@ -313,6 +539,23 @@ class FastPrefill {
       // row_out per lane, in place, vectorised across lanes: (acc / l) * v_scale, or the empty-row O where
       // row_is_empty(l) (the quotient is computed unconditionally so that the select vectorises).
       const float v_scale = p_.v_scale;
+#if MLAPS_KEYS_IN_LANES
+      if (lb == kShortLanes) {  // accumulators [row][kVCols]
+        for (int x = 0; x < lb; ++x) {
+          float* a = acc + x * kVCols;
+          const float lx = l[x];
+#pragma omp simd
+          for (int d = 0; d < kVHeadDim; ++d) {
+            const float q = (a[d] / lx) * v_scale;
+            a[d] = row_is_empty(lx) ? empty_row_o() : q;
+          }
+        }
+        for (int x = 0; x < lb && bi * kLanes + x < rows; ++x)
+          finish_row(p_, w, w.qo_start + bi * kLanes + x, h, acc + x * kVCols, 1,
+                     ws.m.get()[size_t(bi) * kLanes + x], l[x]);
+        continue;
+      }
+#endif
       for (int d = 0; d < kVHeadDim; ++d) {
         float* a = acc + d * lb;
 #pragma omp simd
@@ -326,6 +569,47 @@ class FastPrefill {
                    l[x]);
     }
   }
+
+  // The sub-tile's K/V rows [k0, k0 + n) as the work's blocks read them: K row-major for blocks of more than
+  // kShortLanes rows, K transposed per 32 keys for a turned-around block of <= kShortLanes, V row-major.
+  template <bool kFn>
+  void decode_subtile(int32_t k0, int32_t n, int32_t hk, int32_t rows, Workspace& ws) const {
+#if MLAPS_KEYS_IN_LANES
+    const bool short_block = block_lanes(rows, (rows - 1) / kLanes) == kShortLanes;
+    const bool long_block = rows > kShortLanes;
+    if (long_block) decode_kv<kFn>(k0, n, hk, ws);
+    if (short_block) decode_kv_t<kFn>(k0, n, hk, !long_block, ws);
+#else
+    (void)rows;
+    decode_kv<kFn>(k0, n, hk, ws);
+#endif
+  }
+
+#if MLAPS_KEYS_IN_LANES
+  // K^T per 32 keys: the codes transposed to [192][32] bytes (pad keys read a zero row), then decoded as one
+  // row of 6144 codes into the tile's [192][32] floats. With with_v, the V rows too (row-major).
+  template <bool kFn>
+  void decode_kv_t(int32_t k0, int32_t n, int32_t hk, bool with_v, Workspace& ws) const {
+    float* vd = ws.vd.get();
+    uint8_t* tb = reinterpret_cast<uint8_t*>(ws.kbt.get());
+    for (int32_t t0 = 0; t0 < n; t0 += kKilTile) {
+      const int32_t te = std::min(n, t0 + kKilTile);
+      const uint8_t* krow[kKilTile];
+      for (int32_t j = t0; j < te; ++j) {
+        if (j + lanes::kKvPrefetchAhead < n) prefetch_key(k0 + j + lanes::kKvPrefetchAhead, hk);
+        const int64_t page = p_.kv_page_indices[k0 + j];
+        krow[j - t0] = p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim;
+        if (with_v)
+          decode_codes<kFn, kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim, vd + j * kVCols);
+      }
+      for (int32_t j = te; j < t0 + kKilTile; ++j) krow[j - t0] = kZeroCodes;
+      for (int g = 0; g < kKilTile / 16; ++g)
+        for (int d0 = 0; d0 < kQkHeadDim; d0 += kByteVecBytes)
+          transpose16_bytes(krow + 16 * g, d0, tb + 16 * g, kKilTile);
+      decode_codes<kFn, kQkHeadDim * kKilTile>(tb, ws.kdt.get() + size_t(t0) * kQkHeadDim);
+    }
+  }
+#endif
 
   template <bool kFn>
   void decode_kv(int32_t k0, int32_t n, int32_t hk, Workspace& ws) const {
@@ -376,7 +660,15 @@ class FastPrefill {
     float* t = ws.t.get();
     const float* qt = ws.qt.get() + size_t(bi) * kQkHeadDim * kLanes;
     for (int kb = 0; kb < n_any; kb += keys_per_tile(L)) {
+#if MLAPS_KEYS_IN_LANES
+      if constexpr (L == kShortLanes) {
+        qk_keys(qt, ws.kdt.get(), kb, scale_log2_, t);
+      } else {
+        qk_micro<L>(qt, ws.kd.get(), kb, scale_log2_, t);
+      }
+#else
       qk_micro<L>(qt, ws.kd.get(), kb, scale_log2_, t);
+#endif
       prefetch_ahead<L>(ws.ahead);
     }
     for (int k = n_all; k < n_any; ++k)
@@ -410,9 +702,23 @@ class FastPrefill {
     if (any_rescale) {
 #pragma omp simd
       for (int x = 0; x < L; ++x) l[x] = l[x] * alpha[x];
+#if MLAPS_KEYS_IN_LANES
+      if constexpr (L == kShortLanes) {  // accumulators [row][kVCols]
+        for (int x = 0; x < L; ++x) {
+          const float ax = alpha[x];
+#pragma omp simd
+          for (int d = 0; d < kVHeadDim; ++d) acc[x * kVCols + d] = acc[x * kVCols + d] * ax;
+        }
+      } else {
+        for (int d = 0; d < kVHeadDim; ++d)
+#pragma omp simd
+          for (int x = 0; x < L; ++x) acc[d * L + x] = acc[d * L + x] * alpha[x];
+      }
+#else
       for (int d = 0; d < kVHeadDim; ++d)
 #pragma omp simd
         for (int x = 0; x < L; ++x) acc[d * L + x] = acc[d * L + x] * alpha[x];
+#endif
     }
 
     // P, the running sum (unrounded P, key order per lane) and the rounded P for P.V.
@@ -454,10 +760,24 @@ class FastPrefill {
 #pragma omp simd
     for (int x = 0; x < L; ++x) l[x] = lsum[x];
 
+#if MLAPS_KEYS_IN_LANES
+    if constexpr (L == kShortLanes) {
+      for (int d0 = 0; d0 < kVHeadDim; d0 += kKilTile) {
+        pv_dims(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
+        prefetch_ahead<L>(ws.ahead);
+      }
+    } else {
+      for (int d0 = 0; d0 < kVCols; d0 += dims_per_tile(L)) {
+        pv_micro<L>(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
+        prefetch_ahead<L>(ws.ahead);
+      }
+    }
+#else
     for (int d0 = 0; d0 < kVCols; d0 += dims_per_tile(L)) {
       pv_micro<L>(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
       prefetch_ahead<L>(ws.ahead);
     }
+#endif
 
 #pragma omp simd
     for (int x = 0; x < L; ++x) m[x] = active[x] != 0 ? m_new[x] : m[x];
