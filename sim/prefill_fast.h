@@ -232,20 +232,24 @@ inline void pv_micro(const float* __restrict pv, const float* __restrict vd, int
     for (int x = 0; x < L; ++x) acc[(d0 + j) * L + x] = a[j][x];
 }
 
+// kN fp8 codes decoded to fp32 by this unit's row decoder (bit-identical to fp8_decode per code).
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void decode_codes(const uint8_t* __restrict c, float* __restrict out) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
+  lanes::fp8_decode_row_avx512<kFn, kN>(c, out);
+#elif defined(__AVX2__) && defined(__F16C__)
+  lanes::fp8_decode_row_f16c<kFn, kN>(c, out);
+#else
+  lanes::fp8_decode_row<kFn, kN>(c, out);
+#endif
+}
+
 // One K row (192 codes) and one V row (128 codes) decoded to fp32, bit-identical to fp8_decode per code.
 template <bool kFn>
 inline void decode_kv_row(const uint8_t* __restrict kc, const uint8_t* __restrict vc, float* __restrict kr,
                           float* __restrict vr) {
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
-  lanes::fp8_decode_row_avx512<kFn, kQkHeadDim>(kc, kr);
-  lanes::fp8_decode_row_avx512<kFn, kVHeadDim>(vc, vr);
-#elif defined(__AVX2__) && defined(__F16C__)
-  lanes::fp8_decode_row_f16c<kFn, kQkHeadDim>(kc, kr);
-  lanes::fp8_decode_row_f16c<kFn, kVHeadDim>(vc, vr);
-#else
-  lanes::fp8_decode_row<kFn, kQkHeadDim>(kc, kr);
-  lanes::fp8_decode_row<kFn, kVHeadDim>(vc, vr);
-#endif
+  decode_codes<kFn, kQkHeadDim>(kc, kr);
+  decode_codes<kFn, kVHeadDim>(vc, vr);
 }
 template <bool kFn>
 void decode_kv_row_fn(const uint8_t* kc, const uint8_t* vc, float* kr, float* vr) {
@@ -263,16 +267,6 @@ void decode_kv_row_fn(const uint8_t* kc, const uint8_t* vc, float* kr, float* vr
 // top of this file). Their workspace layouts: Q^T as for every block ([192][8], broadcast per element), K^T
 // in tiles of 32 keys ([tile][192][32]), scores and P as for every block ([key][8]), V as decoded
 // ([key][kVCols]), accumulators [8][kVCols] (row-major: dims in lanes).
-
-// kN fp8 codes decoded to fp32 by this unit's row decoder (bit-identical to fp8_decode per code).
-template <bool kFn, int kN>
-[[gnu::always_inline]] inline void decode_codes(const uint8_t* __restrict c, float* __restrict out) {
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
-  lanes::fp8_decode_row_avx512<kFn, kN>(c, out);
-#else
-  lanes::fp8_decode_row_f16c<kFn, kN>(c, out);
-#endif
-}
 
 // The 16 x 16 byte transpose of the rows' bytes [d0, d0 + 16 * lanes) within each 128-bit lane (four
 // unpack stages: 8, 16, 32, 64 bits), so that register i's lane l holds the 16 rows' byte d0 + 16 l + i;
