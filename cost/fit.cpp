@@ -5,8 +5,14 @@
 #include <limits>
 
 #include <fmt/format.h>
-#include <Eigen/Dense>
 #include <nlohmann/json.hpp>
+
+// GCC 12's own AVX-512 intrinsics (_mm256_undefined_pd, inlined into Eigen's QR) warn
+// -Wmaybe-uninitialized where -march=native targets AVX-512: GCC bug 105593, fixed in GCC 13.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Dense>
+#pragma GCC diagnostic pop
 
 #include "scheduler/error.h"
 #include "scheduler/policy.h"
