@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "cost/same_pieces.h"
 #include "scheduler/error.h"
 #include "scheduler/geometry.h"
 
@@ -137,47 +138,6 @@ struct TgAgg {
   int64_t partial_written = 0;  // (row, head) pairs
   int64_t direct = 0;
 };
-
-// Whether TG ranges a[0, n) and b[0, n) hold the same pieces: every field but q_head_range equal and
-// q_head_range's hi - lo equal (the number of heads, item_heads()), item by item; more than the cost needs,
-// so equal pieces always cost the same. One vector compare per item, branch-free: items are 8 x uint32
-// (work_info.h), and a - b must equal a[0] - b[0] in every lane. Lanes 0-6 thus equal; in lane 7 (lo | hi <<
-// 16) the difference is (lo_a - lo_b) + 2^16 (hi_a - hi_b) (mod 2^32), and with every lo and hi below 2^15
-// (checked) equal differences mean equal (lo_a - lo_b, hi_a - hi_b) pairs, so item i's widths agree when item
-// 0's do (checked directly). Any other range compares unequal and is recomputed. The lo/hi bound is checked
-// on all of a and on b[0, check_b): a caller whose b[check_b, n) lies inside a passes less (the common case,
-// b = work_info and a = b + shift: only b's first shift items are not a's), saving one operation per item.
-bool same_pieces(const WorkInfo* a, const WorkInfo* b, int32_t n, int32_t check_b) {
-  if (n == 0) return true;
-  if (a[0].q_head_hi() - a[0].q_head_lo() != b[0].q_head_hi() - b[0].q_head_lo()) return false;
-  using V = uint32_t __attribute__((vector_size(32)));  // GCC/Clang vector extension: one AVX2 register
-  static_assert(sizeof(V) == sizeof(WorkInfo));
-  V x0, y0;
-  std::memcpy(&x0, a, sizeof x0);
-  std::memcpy(&y0, b, sizeof y0);
-  const V d0 = x0 - y0;
-  V diff = {}, bits = {};
-  const int32_t m = std::clamp(check_b, 0, n);
-  for (int32_t i = 0; i < m; ++i) {
-    V x, y;
-    std::memcpy(&x, a + i, sizeof x);
-    std::memcpy(&y, b + i, sizeof y);
-    diff |= (x - y) ^ d0;
-    bits |= x | y;
-  }
-#pragma GCC unroll 4
-  for (int32_t i = m; i < n; ++i) {
-    V x, y;
-    std::memcpy(&x, a + i, sizeof x);
-    std::memcpy(&y, b + i, sizeof y);
-    diff |= (x - y) ^ d0;
-    bits |= x;
-  }
-  uint32_t any = bits[7] & 0x80008000u;  // a lo or hi >= 2^15: not decided here
-  for (int k = 0; k < 7; ++k) any |= d0[k];
-  for (int k = 0; k < 8; ++k) any |= diff[k];
-  return any == 0;
-}
 
 // One TG's items in order. Consecutive items that cost the same (other heads' copies) reuse the cost.
 TgAgg tg_aggregate(const Problem& p, const WorkInfo* works, int32_t b, int32_t e, const CostProfile& prof,
@@ -406,7 +366,7 @@ void evaluate_into(const Problem& p, const Plan& plan, const CostProfile& prof, 
     int32_t d = 0;
     for (int32_t g = tpc + 1; g <= ntg; ++g) d |= (indptr[g] - indptr[g - tpc]) ^ shift;
     // b = works[0, nw - shift) lies inside a = works[shift, nw) from item shift on.
-    if (d == 0 && shift >= 0 && shift <= nw && same_pieces(works + shift, works, nw - shift, shift))
+    if (d == 0 && shift >= 0 && shift <= nw && detail::same_pieces(works + shift, works, nw - shift, shift))
       computed_to = tpc;
   }
   for (int32_t g0 = 0; g0 < ntg; g0 += tpc) {
@@ -418,7 +378,7 @@ void evaluate_into(const Problem& p, const Plan& plan, const CostProfile& prof, 
       int32_t d = 0;
       for (int32_t g = g0 + 1; g <= g1; ++g) d |= (indptr[g] - indptr[g - tpc]) ^ shift;
       const int32_t n = indptr[g1] - indptr[g0];
-      repeat = d == 0 && same_pieces(works + indptr[g0], works + indptr[g0 - tpc], n, n);
+      repeat = d == 0 && detail::same_pieces(works + indptr[g0], works + indptr[g0 - tpc], n, n);
     }
     if (repeat) {
       std::copy(pc.tg_us.begin() + (g0 - tpc), pc.tg_us.begin() + g0, pc.tg_us.begin() + g0);
