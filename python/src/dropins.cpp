@@ -58,14 +58,27 @@ pyb::tuple info_v1(int64_t batch_size, int64_t num_head_k, int64_t max_qlen, int
 }
 
 // get_ps_metadata_v1; with timed_calls > 0 (the timing helper below), make_plan_into is then run that many
-// more times on the same problem and buffers and the mean time per call is returned, else 0.
+// more times on the same problem and buffers and the mean time per call is returned, else 0. With
+// timed_with_arguments, each of the timed calls is the whole of this function (argument checks, the problem
+// refilled, make_plan_into): what a call costs on the C++ side of pybind11's dispatch.
 double metadata_v1_timed(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb::handle context_lens,
                          int64_t gqa_ratio, int64_t num_heads_k, pyb::handle work_metadata_ptrs,
                          pyb::handle work_indptr, pyb::handle work_info, pyb::handle reduce_indptr,
                          pyb::handle reduce_final_map, pyb::handle reduce_partial_map,
                          int64_t qhead_granularity, int64_t qlen_granularity, int64_t kvlen_granularity,
                          int64_t block_size, bool is_causal, int64_t num_cu, const std::string& policy,
-                         bool need_lse, bool allow_causal_qo_gt_kv, int64_t timed_calls) {
+                         bool need_lse, bool allow_causal_qo_gt_kv, int64_t timed_calls,
+                         bool timed_with_arguments) {
+  if (timed_with_arguments && timed_calls > 0) {  // the whole C++ side of a call, argument checks included
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < timed_calls; ++i)
+      metadata_v1_timed(seqlens_qo_indptr, pages_kv_indptr, context_lens, gqa_ratio, num_heads_k,
+                        work_metadata_ptrs, work_indptr, work_info, reduce_indptr, reduce_final_map,
+                        reduce_partial_map, qhead_granularity, qlen_granularity, kvlen_granularity,
+                        block_size, is_causal, num_cu, policy, need_lse, allow_causal_qo_gt_kv, 0, false);
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+           static_cast<double>(timed_calls);
+  }
   // Every argument is checked before anything is written.
   const auto qo = array_arg<const int32_t>("seqlens_qo_indptr", seqlens_qo_indptr, {-1}, false);
   const auto kv = array_arg<const int32_t>("pages_kv_indptr", pages_kv_indptr, {-1}, false);
@@ -145,7 +158,7 @@ void metadata_v1(pyb::handle seqlens_qo_indptr, pyb::handle pages_kv_indptr, pyb
   metadata_v1_timed(seqlens_qo_indptr, pages_kv_indptr, context_lens, gqa_ratio, num_heads_k,
                     work_metadata_ptrs, work_indptr, work_info, reduce_indptr, reduce_final_map,
                     reduce_partial_map, qhead_granularity, qlen_granularity, kvlen_granularity, block_size,
-                    is_causal, num_cu, policy, need_lse, allow_causal_qo_gt_kv, 0);
+                    is_causal, num_cu, policy, need_lse, allow_causal_qo_gt_kv, 0, false);
 }
 
 }  // namespace
@@ -177,10 +190,10 @@ void add_dropins(pyb::module_& m) {
         "work_info"_a, "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a,
         "qhead_granularity"_a = 1, "qlen_granularity"_a = 256, "kvlen_granularity"_a = 16,
         "block_size"_a = 16, "is_causal"_a = true, pyb::kw_only(), "num_cu"_a = 256, "policy"_a = "aiter",
-        "need_lse"_a = true, "allow_causal_qo_gt_kv"_a = false, "calls"_a = 1000,
+        "need_lse"_a = true, "allow_causal_qo_gt_kv"_a = false, "calls"_a = 1000, "with_arguments"_a = false,
         "For python/tools/time_dropin.py: get_ps_metadata_v1 once, then make_plan_into `calls` more times in "
-        "C++ "
-        "on the same problem and buffers (no Python in the loop); returns the mean microseconds per call.");
+        "C++ on the same problem and buffers (no Python in the loop; with_arguments: the whole C++ side of "
+        "get_ps_metadata_v1, argument checks included); returns the mean microseconds per call.");
 }
 
 }  // namespace mlaps::py

@@ -325,17 +325,21 @@ def test_torch_cpu_tensors(seed_problem):
 
 @pytest.mark.parametrize("name", ["seed_ctx1200_qo8_b16_h16_noncausal", "causal_1x8192_h16"])
 def test_timing_helper_plans_as_the_dropin(name):
-    """mlaps._mlaps._time_make_plan_into (python/tools/time_dropin.py's in-process C++ loop) leaves the buffers
-    as get_ps_metadata_v1 writes them, returns a positive time per call, and checks its arguments the same way."""
+    """mlaps._mlaps._time_make_plan_into (python/tools/time_dropin.py's in-process C++ loops, with and without
+    the argument checks) leaves the buffers as get_ps_metadata_v1 writes them, returns a positive time per call,
+    and checks its arguments the same way."""
     p = mlaps.workload(name)
     expect = run_dropin(p, "aiter")
     bufs = buffers(p, "aiter")
     qo, kv, ctx = indptrs(p)
-    us = mlaps._mlaps._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, *bufs, **dropin_args(p),
-                                           num_cu=p.num_cu, calls=20)
-    assert us > 0
-    for got, want in zip(bufs, expect):
-        assert got.tobytes() == want.tobytes()
+    for whole in (False, True):  # make_plan_into alone, or the whole C++ side of the drop-in
+        for b in bufs:
+            b.fill(0)
+        us = mlaps._mlaps._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, *bufs, **dropin_args(p),
+                                               num_cu=p.num_cu, calls=20, with_arguments=whole)
+        assert us > 0
+        for got, want in zip(bufs, expect):
+            assert got.tobytes() == want.tobytes()
     with pytest.raises(ValueError, match="work_indptr"):
         mlaps._mlaps._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, bufs[0], bufs[1][:-1],
                                           *bufs[2:], **dropin_args(p), num_cu=p.num_cu, calls=20)

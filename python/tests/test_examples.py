@@ -41,3 +41,13 @@ def test_readme_python_example_runs():
     assert len(code.strip().splitlines()) == 5
     r = run("-c", code)
     assert r.returncode == 0 and "slot.policy" in r.stdout, r.stdout + r.stderr
+
+
+def test_time_dropin_tool_runs():
+    """python/tools/time_dropin.py (the README's drop-in speed figures) runs and reports both workloads."""
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "time_dropin.py")
+    r = run(tool, "--pairs", "2", "--bench", "/nonexistent/mlaps_bench")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("seed_ctx1200_qo8_b16_h16_noncausal", "causal_b64_qo2048_kv16384_h128"):
+        line = next(l for l in r.stdout.splitlines() if l.startswith(name + ":"))
+        assert "median of 2 pairs" in line and "argument checks" in line and "fastest blocks" in line
