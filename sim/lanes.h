@@ -17,12 +17,13 @@
 
 namespace mlaps::lanes {
 
-// Pulls the kBytes at p (any alignment) toward L1 ahead of a read: a hint, no effect on results. Always
-// inlined: as an out-of-line call, GCC 12 finds it free of side effects and deletes the call.
-template <int kBytes>
+// Pulls the kBytes at p (any alignment) toward L1 (kLocality 3: prefetcht0; 1: prefetcht2, toward L2) ahead
+// of a read: a hint, no effect on results. Always inlined: as an out-of-line call, GCC 12 finds it free of
+// side effects and deletes the call.
+template <int kBytes, int kLocality = 3>
 [[gnu::always_inline]] inline void prefetch_bytes(const uint8_t* p) {
-  for (int c = 0; c < kBytes; c += 64) __builtin_prefetch(p + c, 0, 3);
-  __builtin_prefetch(p + kBytes - 1, 0, 3);
+  for (int c = 0; c < kBytes; c += 64) __builtin_prefetch(p + c, 0, kLocality);
+  __builtin_prefetch(p + kBytes - 1, 0, kLocality);
 }
 // How many keys ahead of a K/V row decode its rows are prefetched (the emulator, the reference and the
 // benchmark floors alike): the page table scatters keys (block size 1), so the hardware prefetchers cannot
