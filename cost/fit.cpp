@@ -8,11 +8,16 @@
 #include <nlohmann/json.hpp>
 
 // GCC 12's own AVX-512 intrinsics (_mm256_undefined_pd, inlined into Eigen's QR) warn
-// -Wmaybe-uninitialized where -march=native targets AVX-512: GCC bug 105593, fixed in GCC 13.
+// -Wmaybe-uninitialized where -march=native targets AVX-512: GCC bug 105593, fixed in GCC 13. Clang has no
+// such warning group (and would reject the pragma under -Werror).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Dense>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #include "scheduler/error.h"
 #include "scheduler/policy.h"
