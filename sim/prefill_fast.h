@@ -461,7 +461,8 @@ class FastPrefill {
   }
 
  private:
-  // K and V rows of key k (head hk) into L1, ahead of their decode.
+  // K and V rows of key k (head hk) toward L1 (or L2: kLocality, as lanes::prefetch_bytes), ahead of their
+  // decode.
   template <int kLocality = 3>
   [[gnu::always_inline]] inline void prefetch_key(int32_t k, int32_t hk) const {
     const int64_t page = p_.kv_page_indices[k];
