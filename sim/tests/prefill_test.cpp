@@ -224,6 +224,33 @@ INSTANTIATE_TEST_SUITE_P(
             FastCase{"fnuz", {50}, {260}, 1, 1, true, 128, false, num::Fp8Encoding::kE4M3FNUZ},
             FastCase{"no_p_rounding", {45}, {200}, 1, 1, true, 64, false, num::Fp8Encoding::kE4M3FN, false},
             FastCase{"causal_qo_gt_kv", {200}, {40}, 1, 1, true, 128},
+            // Works of <= 8 rows (the 8-token chunks: AVX-512's turned-around blocks); kv pieces of 200 keys
+            // end off the 32-key micro-tiles and the 128-key sub-tiles.
+            FastCase{"short_rows_causal", {8, 3, 7, 1}, {1200, 300, 129, 40}, 2, 1, true, 200},
+            FastCase{"short_rows_fnuz_gqa2",
+                     {8, 5},
+                     {1000, 77},
+                     1,
+                     2,
+                     false,
+                     300,
+                     false,
+                     num::Fp8Encoding::kE4M3FNUZ},
+            // 8 rows over 172 keys: row i sees keys j <= i + 164, so the NaN V at key 170 (in the sub-tile at
+            // 128) reaches rows 6 and 7 only; rows 0..5 stay finite only if the short block's P.V skips its
+            // masked keys (nan_codes above never masks a key for its short last block).
+            FastCase{"short_rows_nan_codes",
+                     {8},
+                     {172},
+                     1,
+                     1,
+                     true,
+                     128,
+                     false,
+                     num::Fp8Encoding::kE4M3FN,
+                     true,
+                     0.0f,
+                     true},
             FastCase{"huge_scale_alpha_underflow",
                      {40},
                      {300},
