@@ -6,7 +6,9 @@
 # On x86-64 with a compiler that takes the flags: sets each unit's COMPILE_OPTIONS (each names its instruction
 # set in full, so with -march=native too the AVX2 unit holds no AVX-512 and the generic one no AVX) and sets
 # <result-var> to ON; the caller then compiles all three units and defines MLAPS_ISA_UNITS_X86=1 for them and
-# for the dispatcher (sim/emulate.cpp). Elsewhere <result-var> is OFF: the generic unit only.
+# for the dispatcher (sim/emulate.cpp), and sets <result-var>_AVX2_FLAGS to the AVX2 unit's flags (the
+# test-only keys-in-lanes unit, sim/tests/CMakeLists.txt, builds with them). Elsewhere <result-var> is OFF:
+# the generic unit only.
 include_guard(GLOBAL)
 include(CheckCXXCompilerFlag)
 function(mlaps_isa_units result_var sim_dir)
@@ -25,4 +27,5 @@ function(mlaps_isa_units result_var sim_dir)
   set_source_files_properties(${sim_dir}/prefill_avx2.cpp PROPERTIES COMPILE_OPTIONS "${_avx2}")
   set_source_files_properties(${sim_dir}/prefill_avx512.cpp PROPERTIES COMPILE_OPTIONS "${_avx512}")
   set(${result_var} ON PARENT_SCOPE)
+  set(${result_var}_AVX2_FLAGS "${_avx2}" PARENT_SCOPE)
 endfunction()

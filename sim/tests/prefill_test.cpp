@@ -15,6 +15,9 @@
 #include "sim/emulate.h"
 #include "sim/model.h"
 #include "sim/numerics.h"
+#if MLAPS_TEST_KIL_UNIT
+#include "sim/tests/kil_unit.h"
+#endif
 
 namespace mlaps {
 namespace {
@@ -178,13 +181,60 @@ void PrintTo(const FastCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-// Every case on every ISA path (sim/emulate.h) this CPU supports; the others are skipped.
-class FastVsReference : public ::testing::TestWithParam<std::tuple<FastCase, IsaPath>> {};
+// The fast-vs-oracle cases, run on every ISA path (FastVsReference) and by the test-only keys-in-lanes unit.
+const FastCase kFastCases[] = {
+    FastCase{.name = "noncausal_qo37_kv300_h2", .qo = {37}, .kv = {300}, .heads_k = 2},
+    FastCase{.name = "causal_300_piece100", .qo = {300}, .kv = {300}, .causal = true, .piece = 100},
+    FastCase{.name = "causal_varlen_gqa2",
+             .qo = {100, 5, 64},
+             .kv = {130, 200, 64},
+             .heads_k = 2,
+             .gqa = 2,
+             .causal = true,
+             .piece = 256},
+    FastCase{.name = "direct_writes",
+             .qo = {70, 33},
+             .kv = {90, 400},
+             .causal = true,
+             .piece = 1000,
+             .direct = true},
+    FastCase{.name = "fnuz", .qo = {50}, .kv = {260}, .causal = true, .enc = num::Fp8Encoding::kE4M3FNUZ},
+    FastCase{.name = "no_p_rounding", .qo = {45}, .kv = {200}, .causal = true, .piece = 64, .round_p = false},
+    FastCase{.name = "causal_qo_gt_kv", .qo = {200}, .kv = {40}, .causal = true},
+    // Works of <= 8 rows (the 8-token chunks: AVX-512's turned-around blocks); kv pieces of 200 keys
+    // end off the 32-key micro-tiles and the 128-key sub-tiles.
+    FastCase{.name = "short_rows_causal",
+             .qo = {8, 3, 7, 1},
+             .kv = {1200, 300, 129, 40},
+             .heads_k = 2,
+             .causal = true,
+             .piece = 200},
+    FastCase{.name = "short_rows_fnuz_gqa2",
+             .qo = {8, 5},
+             .kv = {1000, 77},
+             .gqa = 2,
+             .piece = 300,
+             .enc = num::Fp8Encoding::kE4M3FNUZ},
+    FastCase{.name = "short_rows_no_p_rounding",
+             .qo = {8, 2},
+             .kv = {700, 90},
+             .causal = true,
+             .piece = 256,
+             .round_p = false},
+    // 8 rows over 172 keys: row i sees keys j <= i + 164, so the NaN V at key 170 (in the sub-tile at
+    // 128) reaches rows 6 and 7 only; rows 0..5 stay finite only if the short block's P.V skips its
+    // masked keys (nan_codes above never masks a key for its short last block).
+    FastCase{.name = "short_rows_nan_codes", .qo = {8}, .kv = {172}, .causal = true, .nan_codes = true},
+    FastCase{
+        .name = "huge_scale_alpha_underflow", .qo = {40}, .kv = {300}, .piece = 300, .softmax_scale = 50.0f},
+    FastCase{.name = "negative_scale", .qo = {40}, .kv = {200}, .causal = true, .softmax_scale = -0.3f},
+    FastCase{.name = "tiny_scale", .qo = {33}, .kv = {150}, .softmax_scale = 1e-30f},
+    FastCase{.name = "nan_codes", .qo = {40}, .kv = {200}, .causal = true, .nan_codes = true},
+};
 
-TEST_P(FastVsReference, BitIdentical) {
-  const FastCase& c = std::get<0>(GetParam());
-  const IsaPath path = std::get<1>(GetParam());
-  if (!isa_path_available(path)) GTEST_SKIP() << isa_path_name(path) << " is not available here";
+// One case: the reference-order oracle and run_fast(params) on the same plan and inputs, bit for bit.
+template <typename RunFast>
+void expect_fast_matches_oracle(const FastCase& c, RunFast&& run_fast) {
   const Problem p = make_problem(c.qo, c.kv, c.heads_k, c.causal, c.gqa);
   testing::HandPlanOptions ho;
   ho.num_tg = 5;
@@ -209,88 +259,42 @@ TEST_P(FastVsReference, BitIdentical) {
   m.round_p_fp8 = c.round_p;
   TestRun ref(p, plan, in, m), fast(p, plan, in, m);
   emulate_prefill_reference_order(ref.pp);
-  emulate_prefill_on(path, fast.pp, 2);
+  run_fast(fast.pp);
   expect_same_buffers(ref.buf, fast.buf, c.name);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, FastVsReference,
-    ::testing::Combine(
-        ::testing::Values(
-            FastCase{"noncausal_qo37_kv300_h2", {37}, {300}, 2, 1, false, 128},
-            FastCase{"causal_300_piece100", {300}, {300}, 1, 1, true, 100},
-            FastCase{"causal_varlen_gqa2", {100, 5, 64}, {130, 200, 64}, 2, 2, true, 256},
-            FastCase{"direct_writes", {70, 33}, {90, 400}, 1, 1, true, 1000, true},
-            FastCase{"fnuz", {50}, {260}, 1, 1, true, 128, false, num::Fp8Encoding::kE4M3FNUZ},
-            FastCase{"no_p_rounding", {45}, {200}, 1, 1, true, 64, false, num::Fp8Encoding::kE4M3FN, false},
-            FastCase{"causal_qo_gt_kv", {200}, {40}, 1, 1, true, 128},
-            // Works of <= 8 rows (the 8-token chunks: AVX-512's turned-around blocks); kv pieces of 200 keys
-            // end off the 32-key micro-tiles and the 128-key sub-tiles.
-            FastCase{"short_rows_causal", {8, 3, 7, 1}, {1200, 300, 129, 40}, 2, 1, true, 200},
-            FastCase{"short_rows_fnuz_gqa2",
-                     {8, 5},
-                     {1000, 77},
-                     1,
-                     2,
-                     false,
-                     300,
-                     false,
-                     num::Fp8Encoding::kE4M3FNUZ},
-            // 8 rows over 172 keys: row i sees keys j <= i + 164, so the NaN V at key 170 (in the sub-tile at
-            // 128) reaches rows 6 and 7 only; rows 0..5 stay finite only if the short block's P.V skips its
-            // masked keys (nan_codes above never masks a key for its short last block).
-            FastCase{"short_rows_nan_codes",
-                     {8},
-                     {172},
-                     1,
-                     1,
-                     true,
-                     128,
-                     false,
-                     num::Fp8Encoding::kE4M3FN,
-                     true,
-                     0.0f,
-                     true},
-            FastCase{"huge_scale_alpha_underflow",
-                     {40},
-                     {300},
-                     1,
-                     1,
-                     false,
-                     300,
-                     false,
-                     num::Fp8Encoding::kE4M3FN,
-                     true,
-                     50.0f},
-            FastCase{"negative_scale",
-                     {40},
-                     {200},
-                     1,
-                     1,
-                     true,
-                     128,
-                     false,
-                     num::Fp8Encoding::kE4M3FN,
-                     true,
-                     -0.3f},
-            FastCase{
-                "tiny_scale", {33}, {150}, 1, 1, false, 128, false, num::Fp8Encoding::kE4M3FN, true, 1e-30f},
-            FastCase{"nan_codes",
-                     {40},
-                     {200},
-                     1,
-                     1,
-                     true,
-                     128,
-                     false,
-                     num::Fp8Encoding::kE4M3FN,
-                     true,
-                     0.0f,
-                     true}),
-        ::testing::ValuesIn(kAllIsaPaths)),
-    [](const auto& info) {
-      return std::string(std::get<0>(info.param).name) + "_" + isa_path_name(std::get<1>(info.param));
-    });
+// Every case on every ISA path (sim/emulate.h) this CPU supports; the others are skipped.
+class FastVsReference : public ::testing::TestWithParam<std::tuple<FastCase, IsaPath>> {};
+
+TEST_P(FastVsReference, BitIdentical) {
+  const FastCase& c = std::get<0>(GetParam());
+  const IsaPath path = std::get<1>(GetParam());
+  if (!isa_path_available(path)) GTEST_SKIP() << isa_path_name(path) << " is not available here";
+  expect_fast_matches_oracle(c, [path](const PrefillParams& pp) { emulate_prefill_on(path, pp, 2); });
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FastVsReference,
+                         ::testing::Combine(::testing::ValuesIn(kFastCases),
+                                            ::testing::ValuesIn(kAllIsaPaths)),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param).name) + "_" +
+                                  isa_path_name(std::get<1>(info.param));
+                         });
+
+#if MLAPS_TEST_KIL_UNIT
+// Every case through the test-only AVX2 unit built with MLAPS_TEST_KEYS_IN_LANES (sim/tests/kil_unit.h): the
+// turned-around <= 8-row tiles, which only AVX-512 runs in production, checked on any host with AVX2.
+class FastVsReferenceKeysInLanes : public ::testing::TestWithParam<FastCase> {};
+
+TEST_P(FastVsReferenceKeysInLanes, BitIdentical) {
+  if (!isa_path_available(IsaPath::kAvx2)) GTEST_SKIP() << "avx2 is not available here";
+  expect_fast_matches_oracle(
+      GetParam(), [](const PrefillParams& pp) { detail::kUnit_avx2_kil.prefill(pp, 2, nullptr, nullptr); });
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FastVsReferenceKeysInLanes, ::testing::ValuesIn(kFastCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+#endif
 
 TEST(Prefill, ThreadCountIndependent) {
   const Problem p = make_problem({300, 77}, {500, 260}, 2, true, 1);
