@@ -7,12 +7,14 @@ and the rest of mlaps on numpy arrays: Problem, plan, validate, cost, emulate, r
 workloads, per_tensor_quant.
 """
 from ._version import __version__
-from ._mlaps import (Plan, Problem, compare, cost, emulate, get_ps_metadata_info_v1, get_ps_metadata_v1, per_tensor_quant,
-                     plan, policies, read_aiter_dump, reference, validate, workload, workloads)
 from ._mlaps import __version__ as _native_version
 
 if _native_version != __version__:  # both come from CMake's project(VERSION): a stale build tree otherwise
     raise ImportError(f"mlaps: the extension is {_native_version}, the package {__version__}: rebuild")
+
+from ._mlaps import (Plan, Problem, compare, cost, emulate, get_ps_metadata_info_v1,  # noqa: E402
+                     per_tensor_quant, plan, policies, read_aiter_dump, reference, validate, workload, workloads)
+from ._dropins import get_ps_metadata_v1  # noqa: E402  (its keywords bound in Python: _dropins.py says why)
 
 __all__ = ["Plan", "Problem", "__version__", "compare", "cost", "emulate", "get_ps_metadata_info_v1", "get_ps_metadata_v1",
            "per_tensor_quant", "plan", "policies", "read_aiter_dump", "reference", "validate", "workload",

@@ -172,27 +172,23 @@ void add_dropins(pyb::module_& m) {
       "work_indptr (num_cu+1,), work_info (max_works, 8), reduce_indptr (qo_tile_cnt+1,), reduce_final_map "
       "(qo_tile_cnt, 2), reduce_partial_map (max_partials,), int32; sized by the policy's formula "
       "(aiter: PR #3606's, aiter-legacy: the pre-fix one). num_cu is a keyword: no device is queried.");
-  m.def(
-      "get_ps_metadata_v1", &metadata_v1, "seqlens_qo_indptr"_a, "pages_kv_indptr"_a, "context_lens"_a,
-      "gqa_ratio"_a, "num_heads_k"_a, "work_metadata_ptrs"_a, "work_indptr"_a, "work_info"_a,
-      "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a, "qhead_granularity"_a = 1,
-      "qlen_granularity"_a = 256, "kvlen_granularity"_a = 16, "block_size"_a = 16, "is_causal"_a = true,
-      pyb::kw_only(), "num_cu"_a = 256, "policy"_a = "aiter", "need_lse"_a = true,
-      "allow_causal_qo_gt_kv"_a = false,
-      "Upstream's PS scheduler: writes the plan into the caller's arrays (numpy arrays or torch CPU tensors, "
-      "int32, C-contiguous, sized by get_ps_metadata_info_v1; unused tails zeroed, reduce_indptr's tail set "
-      "to the partial count). Defaults are upstream's Python stub's (kvlen_granularity=16, block_size=16; "
-      "upstream's pybind layer has 1/1 in effect: pass them to get that). A bad argument raises ValueError "
-      "naming it before anything is written. Causal qo_len > kv_len is rejected unless allow_causal_qo_gt_kv "
-      "(to study upstream's behaviour on it, contract 2.5.3).");
+  // get_ps_metadata_v1 itself is mlaps/_dropins.py: it holds the signature and the defaults and passes every
+  // argument here by position (pybind11's keyword binding cost ~1.1 us per call, the wrapper ~0.1 us).
+  m.def("_get_ps_metadata_v1", &metadata_v1, "seqlens_qo_indptr"_a, "pages_kv_indptr"_a, "context_lens"_a,
+        "gqa_ratio"_a, "num_heads_k"_a, "work_metadata_ptrs"_a, "work_indptr"_a, "work_info"_a,
+        "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a, "qhead_granularity"_a,
+        "qlen_granularity"_a, "kvlen_granularity"_a, "block_size"_a, "is_causal"_a, "num_cu"_a, "policy"_a,
+        "need_lse"_a, "allow_causal_qo_gt_kv"_a,
+        "get_ps_metadata_v1's C++ side, every argument by position (mlaps.get_ps_metadata_v1 says what they "
+        "are).");
   m.def("_time_make_plan_into", &metadata_v1_timed, "seqlens_qo_indptr"_a, "pages_kv_indptr"_a,
         "context_lens"_a, "gqa_ratio"_a, "num_heads_k"_a, "work_metadata_ptrs"_a, "work_indptr"_a,
-        "work_info"_a, "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a,
-        "qhead_granularity"_a = 1, "qlen_granularity"_a = 256, "kvlen_granularity"_a = 16,
-        "block_size"_a = 16, "is_causal"_a = true, pyb::kw_only(), "num_cu"_a = 256, "policy"_a = "aiter",
-        "need_lse"_a = true, "allow_causal_qo_gt_kv"_a = false, "calls"_a = 1000, "with_arguments"_a = false,
-        "For python/tools/time_dropin.py: get_ps_metadata_v1 once, then make_plan_into `calls` more times in "
-        "C++ on the same problem and buffers (no Python in the loop; with_arguments: the whole C++ side of "
+        "work_info"_a, "reduce_indptr"_a, "reduce_final_map"_a, "reduce_partial_map"_a, "qhead_granularity"_a,
+        "qlen_granularity"_a, "kvlen_granularity"_a, "block_size"_a, "is_causal"_a, "num_cu"_a, "policy"_a,
+        "need_lse"_a, "allow_causal_qo_gt_kv"_a, "calls"_a, "with_arguments"_a,
+        "For python/tools/time_dropin.py, through mlaps._dropins._time_make_plan_into (which binds the "
+        "drop-in's arguments): get_ps_metadata_v1 once, then make_plan_into `calls` more times in C++ on the "
+        "same problem and buffers (no Python in the loop; with_arguments: the whole C++ side of "
         "get_ps_metadata_v1, argument checks included); returns the mean microseconds per call.");
 }
 

@@ -94,6 +94,32 @@ def test_granularity_defaults_are_the_python_stubs_16_16():
     assert np.array_equal(bufs[4][:want.num_reduce_entries], want.reduce_final_map)
 
 
+def test_signature_is_upstreams():
+    """get_ps_metadata_v1's parameters, order, defaults and keyword-only flags (bound in Python, mlaps/_dropins.py),
+    and the same call spelled with keywords for the positional parameters writes the same plan."""
+    import inspect
+    sig = inspect.signature(mlaps.get_ps_metadata_v1)
+    P = inspect.Parameter
+    want = [("seqlens_qo_indptr", P.empty), ("pages_kv_indptr", P.empty), ("context_lens", P.empty),
+            ("gqa_ratio", P.empty), ("num_heads_k", P.empty), ("work_metadata_ptrs", P.empty),
+            ("work_indptr", P.empty), ("work_info", P.empty), ("reduce_indptr", P.empty),
+            ("reduce_final_map", P.empty), ("reduce_partial_map", P.empty), ("qhead_granularity", 1),
+            ("qlen_granularity", 256), ("kvlen_granularity", 16), ("block_size", 16), ("is_causal", True)]
+    kw_only = [("num_cu", 256), ("policy", "aiter"), ("need_lse", True), ("allow_causal_qo_gt_kv", False)]
+    got = [(q.name, q.default, q.kind) for q in sig.parameters.values()]
+    assert got == [(n, d, P.POSITIONAL_OR_KEYWORD) for n, d in want] + [(n, d, P.KEYWORD_ONLY) for n, d in kw_only]
+    p = grid_problem(16, 16)
+    qo, kv, ctx = indptrs(p)
+    a, b = buffers(p), buffers(p)
+    mlaps.get_ps_metadata_v1(qo, kv, ctx, 1, 2, *a, num_cu=16)
+    names = [n for n, _ in want[5:11]]
+    mlaps.get_ps_metadata_v1(seqlens_qo_indptr=qo, pages_kv_indptr=kv, context_lens=ctx, gqa_ratio=1, num_heads_k=2,
+                             num_cu=16, **dict(zip(names, b)))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(TypeError):
+        mlaps.get_ps_metadata_v1(qo, kv, ctx, 1, 2, *a, 1, 256, 16, 16, True, 16)  # num_cu is keyword-only
+
+
 def test_gqa_ratio_is_unused():
     """Upstream reads gqa_ratio nowhere (v1_2_host.cuh:275; ledger gqa_ratio_unused): the plan is the same for every
     gqa_ratio, and q-head ranges follow qhead_granularity alone."""
@@ -325,7 +351,7 @@ def test_torch_cpu_tensors(seed_problem):
 
 @pytest.mark.parametrize("name", ["seed_ctx1200_qo8_b16_h16_noncausal", "causal_1x8192_h16"])
 def test_timing_helper_plans_as_the_dropin(name):
-    """mlaps._mlaps._time_make_plan_into (python/tools/time_dropin.py's in-process C++ loops, with and without
+    """mlaps._dropins._time_make_plan_into (python/tools/time_dropin.py's in-process C++ loops, with and without
     the argument checks) leaves the buffers as get_ps_metadata_v1 writes them, returns a positive time per call,
     and checks its arguments the same way."""
     p = mlaps.workload(name)
@@ -335,11 +361,11 @@ def test_timing_helper_plans_as_the_dropin(name):
     for whole in (False, True):  # make_plan_into alone, or the whole C++ side of the drop-in
         for b in bufs:
             b.fill(0)
-        us = mlaps._mlaps._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, *bufs, **dropin_args(p),
+        us = mlaps._dropins._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, *bufs, **dropin_args(p),
                                                num_cu=p.num_cu, calls=20, with_arguments=whole)
         assert us > 0
         for got, want in zip(bufs, expect):
             assert got.tobytes() == want.tobytes()
     with pytest.raises(ValueError, match="work_indptr"):
-        mlaps._mlaps._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, bufs[0], bufs[1][:-1],
+        mlaps._dropins._time_make_plan_into(qo, kv, ctx, p.gqa_ratio, p.num_heads_k, bufs[0], bufs[1][:-1],
                                           *bufs[2:], **dropin_args(p), num_cu=p.num_cu, calls=20)

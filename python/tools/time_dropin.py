@@ -8,7 +8,7 @@ benchmark plan/into/aiter/<workload> has (so both write the same bytes, unused t
 blocks of n calls (~10 ms each), --pairs times:
   1. the drop-in from Python (timeit, plain Python ints for the scalar arguments, as a caller holds them);
   2. make_plan_into in a C++ loop inside this process on the same problem and buffers
-     (mlaps._mlaps._time_make_plan_into);
+     (mlaps._dropins._time_make_plan_into);
   3. the whole C++ side of the drop-in in a C++ loop (argument checks and the problem refilled, no pybind11
      dispatch: with_arguments=True).
 The figure is the median over the pairs of (1) - (2): blocks next to each other share the host's state of the
@@ -56,7 +56,7 @@ def paired(name, pairs):
     t = timeit.Timer(call)
     n = max(1, int(0.01 / max(t.timeit(100) / 100, 1e-9)))
     args = (qo, kv, ctx, 1, heads, ptrs, wi, winfo, ri, rf, rp, 1, 256, 128, 1, causal)
-    timed = mlaps._mlaps._time_make_plan_into
+    timed = mlaps._dropins._time_make_plan_into
     out = []
     for _ in range(pairs):
         py = t.timeit(n) / n * 1e6
