@@ -6,8 +6,9 @@
 //
 // And the emulator's floors: floor/kv_fetch/t<threads>/<workload>
 // reads every K/V row the prefill decodes (same work order, same prefetch distance, no arithmetic), and
-// floor/kv_decode/t<threads>/<workload> also decodes them to fp32 as the prefill does (its ISA path's
-// decode). Any emulator that decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
+// floor/kv_decode/t<threads>/<workload> also decodes them as the prefill does (its ISA path's decode: fp32
+// rows, or on AVX-512 the fp16 forms that works of <= 8 rows keep and widen in their micro-kernels). Any
+// emulator that decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -115,8 +116,8 @@ void bm_simulate(benchmark::State& state, const BenchWorkload* w, int threads) {
 }
 
 // The K/V rows the prefill decodes, per work and head: keys [kv_start, kv_end) up to the last one the work's
-// last row can see. fn(k, kc, vc) for each, with the prefill's prefetch of the key lanes::kKvPrefetchAhead
-// on.
+// last row can see. fn(rows, k, kc, vc) for each (rows: the work's query rows), with the prefill's prefetch
+// of the key lanes::kKvPrefetchAhead on.
 template <typename Fn>
 void for_each_decoded_key(const PrefillParams& p, int threads, Fn&& fn) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -146,7 +147,7 @@ void for_each_decoded_key(const PrefillParams& p, int threads, Fn&& fn) {
             lanes::prefetch_bytes<kVHeadDim>(vn);
           }
           const auto [kc, vc] = rows(k);
-          fn(k, kc, vc);
+          fn(w.qo_end - w.qo_start, k, kc, vc);
         }
       }
     }
@@ -156,7 +157,7 @@ void for_each_decoded_key(const PrefillParams& p, int threads, Fn&& fn) {
 // Bytes/s: the fp8 K/V rows read (keys x heads x 320 bytes).
 void set_kv_counters(benchmark::State& state, const PrefillParams& p) {
   int64_t keys = 0;
-  for_each_decoded_key(p, 1, [&keys](int32_t, const uint8_t*, const uint8_t*) { ++keys; });
+  for_each_decoded_key(p, 1, [&keys](int32_t, int32_t, const uint8_t*, const uint8_t*) { ++keys; });
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * keys * (kQkHeadDim + kVHeadDim));
   state.counters["kv_rows"] = static_cast<double>(keys);
 }
@@ -165,7 +166,7 @@ void bm_floor_kv_fetch(benchmark::State& state, const BenchWorkload* w, int thre
   const PrefillParams& p = prepared(*w).prefill;
   typedef uint8_t Chunk __attribute__((vector_size(64)));
   for (auto _ : state) {
-    for_each_decoded_key(p, threads, [](int32_t, const uint8_t* kc, const uint8_t* vc) {
+    for_each_decoded_key(p, threads, [](int32_t, int32_t, const uint8_t* kc, const uint8_t* vc) {
       Chunk c[5];
       std::memcpy(c, kc, 3 * sizeof(Chunk));
       std::memcpy(c + 3, vc, 2 * sizeof(Chunk));
@@ -180,17 +181,30 @@ void bm_floor_kv_fetch(benchmark::State& state, const BenchWorkload* w, int thre
 void bm_floor_kv_decode(benchmark::State& state, const BenchWorkload* w, int threads) {
   const PrefillParams& p = prepared(*w).prefill;
   // The decode of the path the prefill runs (best_isa_path(), named in the benchmark context).
+  // Works of <= 8 rows keep fp16 forms where the path's turned-around blocks do (kv_row_f16_former; the
+  // widening to fp32 is then part of the prefill's micro-kernels), others fp32 rows.
   const KvRowDecodeFn decode = kv_row_decoder(best_isa_path(), p.model.encoding);
+  const KvRowFormFn form = kv_row_f16_former(best_isa_path(), p.model.encoding);
   for (auto _ : state) {
-    for_each_decoded_key(p, threads, [decode](int32_t k, const uint8_t* kc, const uint8_t* vc) {
-      // One KV sub-tile of fp32 rows per thread, as the prefill's workspace.
-      alignas(64) static thread_local float kd[kTileKv][kQkHeadDim], vd[kTileKv][kVHeadDim];
-      float* kr = kd[k % kTileKv];
-      float* vr = vd[k % kTileKv];
-      decode(kc, vc, kr, vr);
-      benchmark::DoNotOptimize(kr);
-      benchmark::DoNotOptimize(vr);
-    });
+    for_each_decoded_key(
+        p, threads, [decode, form](int32_t rows, int32_t k, const uint8_t* kc, const uint8_t* vc) {
+          // One KV sub-tile per thread, as the prefill's workspace.
+          alignas(64) static thread_local float kd[kTileKv][kQkHeadDim], vd[kTileKv][kVHeadDim];
+          alignas(64) static thread_local uint16_t kh[kTileKv][kQkHeadDim], vh[kTileKv][kVHeadDim];
+          if (form && rows <= kF16FormMaxRows) {
+            uint16_t* kr = kh[k % kTileKv];
+            uint16_t* vr = vh[k % kTileKv];
+            form(kc, vc, kr, vr);
+            benchmark::DoNotOptimize(kr);
+            benchmark::DoNotOptimize(vr);
+          } else {
+            float* kr = kd[k % kTileKv];
+            float* vr = vd[k % kTileKv];
+            decode(kc, vc, kr, vr);
+            benchmark::DoNotOptimize(kr);
+            benchmark::DoNotOptimize(vr);
+          }
+        });
     benchmark::ClobberMemory();
   }
   set_kv_counters(state, p);

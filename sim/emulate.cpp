@@ -214,6 +214,10 @@ KvRowDecodeFn kv_row_decoder(IsaPath path, num::Fp8Encoding encoding) {
   const detail::PrefillUnit& u = unit_or_throw(path);
   return encoding == num::Fp8Encoding::kE4M3FN ? u.decode_fn : u.decode_fnuz;
 }
+KvRowFormFn kv_row_f16_former(IsaPath path, num::Fp8Encoding encoding) {
+  const detail::PrefillUnit& u = unit_or_throw(path);
+  return encoding == num::Fp8Encoding::kE4M3FN ? u.form_fn : u.form_fnuz;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // mla_reduce_v1.

@@ -33,6 +33,12 @@ void emulate_prefill_on(IsaPath path, const PrefillParams& p, int num_threads = 
 // benchmark floor); throws std::invalid_argument if the path is not available.
 using KvRowDecodeFn = void (*)(const uint8_t* k, const uint8_t* v, float* kd, float* vd);
 KvRowDecodeFn kv_row_decoder(IsaPath path, num::Fp8Encoding encoding);
+// The path's decode of one key's K and V rows to the fp16 forms its blocks of <= 8 rows keep (the fp8 value
+// times 2^-8 for fn, 2^-7 for fnuz, exact; NaN codes 0x7E00), widened to fp32 in the micro-kernels; nullptr
+// where those blocks decode to fp32 rows (kv_row_decoder). Throws as kv_row_decoder.
+using KvRowFormFn = void (*)(const uint8_t* k, const uint8_t* v, uint16_t* kh, uint16_t* vh);
+inline constexpr int kF16FormMaxRows = 8;  // works of at most this many rows keep the forms (both K and V)
+KvRowFormFn kv_row_f16_former(IsaPath path, num::Fp8Encoding encoding);
 
 // mla_reduce_v1: simple (n < 4) and massive (n >= 4) paths, version rule for n == 1.
 void emulate_reduce(const ReduceParams& p, int num_threads = 0);

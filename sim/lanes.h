@@ -97,6 +97,60 @@ template <bool kFn, int kN>
 }
 #endif
 
+#if defined(__AVX2__) && defined(__F16C__)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+// GCC 12's avx512fintrin.h reads an uninitialised __Y (GCC bug 105593, as below).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// The fp16 form of kN fp8 codes (kN % 32 == 0), the first half of fp8_decode_row_f16c: each code's 7
+// magnitude bits at fp16 bits 13..7 and its sign at bit 15, i.e. the fp8 value times 2^-8 (fn) or 2^-7
+// (fnuz), exact for every code (subnormals too); the NaN codes become the fp16 quiet NaN 0x7E00. vcvtph2ps
+// of a form is exact, so fp32(form) * 2^8 (2^7) is fp8_decode's value; the <= 8-row blocks keep K^T and V in
+// this form and put the power of two on Q and P instead (same products, sim/prefill_fast.h).
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void fp8_f16_form_row(const uint8_t* __restrict c, uint16_t* __restrict out) {
+  static_assert(kN % 32 == 0);
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+  const __m512i keep = _mm512_set1_epi16(static_cast<int16_t>(0xBF80));
+  const __m512i qnan = _mm512_set1_epi16(0x7E00);
+  const __m256i sign_byte = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i nan_byte = _mm256_set1_epi8(static_cast<char>(kFn ? 0xFF : 0x80));
+  for (int d = 0; d < kN; d += 32) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d));
+    const __mmask32 nan = _mm256_cmpeq_epi8_mask(kFn ? _mm256_or_si256(b, sign_byte) : b, nan_byte);
+    const __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(b), 7), keep);
+    _mm512_storeu_si512(out + d, _mm512_mask_mov_epi16(h, nan, qnan));
+  }
+#else
+  const __m256i keep = _mm256_set1_epi16(static_cast<int16_t>(0xBF80));
+  const __m256i nan_at = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x3F80 : 0x8000));
+  const __m256i nan_mask = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
+  const __m256i qnan = _mm256_set1_epi16(0x7E00);
+  for (int d = 0; d < kN; d += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + d));
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), keep);
+    h = _mm256_blendv_epi8(h, qnan, _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d), h);
+  }
+#endif
+}
+// 32 fp16 forms widened to fp32 (exact).
+[[gnu::always_inline]] inline void f16_widen32(const uint16_t* __restrict h, float* __restrict out) {
+#if defined(__AVX512F__)
+  _mm512_store_ps(out, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))));
+  _mm512_store_ps(out + 16, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 16))));
+#else
+  for (int i = 0; i < 32; i += 8)
+    _mm256_store_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+#endif
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push

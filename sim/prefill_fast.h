@@ -23,6 +23,7 @@
 #include <limits>
 #include <new>
 #include <numeric>
+#include <type_traits>
 
 #include "sim/lanes.h"
 #include "sim/model.h"
@@ -145,7 +146,12 @@ struct Workspace {
   Buffer t{size_t{kKeyRows} * kLanes};       // [kKeyRows][kLanes] scores
   Buffer pv{size_t{kKeyRows} * kLanes};      // [kKeyRows][kLanes] rounded P
 #if MLAPS_KEYS_IN_LANES
-  Buffer kdt{size_t{kKeyRows} * kQkHeadDim};  // [kKeyRows / 32][192][32] K sub-tile, transposed per 32 keys
+  // fp16 forms (lanes::fp8_f16_form_row): the fp8 values times 2^-8 (fn) or 2^-7 (fnuz), widened to fp32 in
+  // the micro-kernels.
+  Buffer kdt{size_t{kKeyRows} * kQkHeadDim /
+             2};                              // [kKeyRows / 32][192][32] K sub-tile, transposed per 32 keys
+  Buffer vdh{size_t{kKeyRows} * kVCols / 2};  // [kKeyRows][kVCols] V sub-tile, for a work of <= 8 rows
+  bool v_half = false;                        // this sub-tile's V is in vdh (else in vd, fp32)
   Buffer kbt{size_t{kQkHeadDim} * kKilTile / 4};  // [192][32] codes of 32 keys, transposed (bytes)
 #endif
   KeyRange ahead;  // the next sub-tile's keys, prefetched during this one's
@@ -255,6 +261,18 @@ template <bool kFn>
 void decode_kv_row_fn(const uint8_t* kc, const uint8_t* vc, float* kr, float* vr) {
   decode_kv_row<kFn>(kc, vc, kr, vr);
 }
+#if MLAPS_KEYS_IN_LANES
+// One key's rows to the fp16 forms of the <= 8-row blocks (the benchmark floor, the ISA tests).
+template <bool kFn>
+void form_kv_row_fn(const uint8_t* kc, const uint8_t* vc, uint16_t* kr, uint16_t* vr) {
+  lanes::fp8_f16_form_row<kFn, kQkHeadDim>(kc, kr);
+  lanes::fp8_f16_form_row<kFn, kVHeadDim>(vc, vr);
+}
+constexpr KvRowFormFn kFormFn = form_kv_row_fn<true>, kFormFnuz = form_kv_row_fn<false>;
+static_assert(kShortLanes == kF16FormMaxRows);  // a work of <= 8 rows is one turned-around block
+#else
+constexpr KvRowFormFn kFormFn = nullptr, kFormFnuz = nullptr;
+#endif
 
 #if MLAPS_KEYS_IN_LANES
 #if defined(__GNUC__) && !defined(__clang__)
@@ -372,16 +390,17 @@ alignas(64) constexpr uint8_t kZeroCodes[kQkHeadDim] = {};  // the K row of a pa
 // S[kb + j][x] = (sum_d fma over d ascending of Q[x][d] * K[kb + j][d]) * scale_log2 for j < 32: 8 rows x 32
 // keys of accumulators, K^T loaded (two zmm per d), Q[x][d] broadcast. The scores are transposed to
 // [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
-inline void qk_keys(const float* __restrict qt, const float* __restrict kdt, int kb, float scale_log2,
+inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict kdt, int kb, float scale_log2,
                     float* __restrict t) {
   constexpr int R = kShortLanes, N = kKilTile;
   float acc[R][N];
   for (int r = 0; r < R; ++r)
 #pragma omp simd
     for (int x = 0; x < N; ++x) acc[r][x] = 0.0f;
-  const float* k0 = kdt + size_t(kb / N) * kQkHeadDim * N;
+  const uint16_t* k0 = kdt + size_t(kb / N) * kQkHeadDim * N;
+  alignas(64) float kk[N];
   for (int d = 0; d < kQkHeadDim; ++d) {
-    const float* kk = k0 + d * N;
+    lanes::f16_widen32(k0 + d * N, kk);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const float q = qt[d * R + r];
@@ -417,15 +436,26 @@ inline void qk_keys(const float* __restrict qt, const float* __restrict kdt, int
 // acc[x][d0 + j] = fma(pv[k][x], V[k][d0 + j], acc[x][d0 + j]) for j < 32, k in [0, n_full) ascending, then
 // for k in [n_full, n_any) where key k is visible to row x (k <= rel[x]) and the row is active: 8 rows x
 // 32 dims of accumulators, V loaded (two zmm per key), P broadcast.
-inline void pv_dims(const float* __restrict pv, const float* __restrict vd, int d0, int n_full, int n_any,
+template <typename V>
+inline void pv_dims(const float* __restrict pv, const V* __restrict vd, int d0, int n_full, int n_any,
                     const int32_t* __restrict rel, const int32_t* __restrict active, float* __restrict acc) {
   constexpr int R = kShortLanes, N = kKilTile;
+  alignas(64) float vw[N];
+  // V's row k, dims [d0, d0 + 32), as fp32: widened from the fp16 forms, or the fp32 sub-tile itself.
+  auto vrow = [&](int k) -> const float* {
+    if constexpr (std::is_same_v<V, uint16_t>) {
+      lanes::f16_widen32(vd + k * kVCols + d0, vw);
+      return vw;
+    } else {
+      return vd + k * kVCols + d0;
+    }
+  };
   float a[R][N];
   for (int r = 0; r < R; ++r)
 #pragma omp simd
     for (int x = 0; x < N; ++x) a[r][x] = acc[r * kVCols + d0 + x];
   for (int k = 0; k < n_full; ++k) {
-    const float* vk = vd + k * kVCols + d0;
+    const float* vk = vrow(k);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const float p = pv[k * R + r];
@@ -434,7 +464,7 @@ inline void pv_dims(const float* __restrict pv, const float* __restrict vd, int 
     }
   }
   for (int k = n_full; k < n_any; ++k) {
-    const float* vk = vd + k * kVCols + d0;
+    const float* vk = vrow(k);
     for (int r = 0; r < R; ++r) {
       if (k > rel[r] || active[r] == 0) continue;
       const float p = pv[k * R + r];
@@ -486,7 +516,10 @@ class FastPrefill {
       for (int x = 0; x < lb; ++x) {
         const int32_t r = w.qo_start + std::min(bi * kLanes + x, rows - 1);
         const uint8_t* q = p_.q + (int64_t{r} * p_.num_heads_q + h) * kQkHeadDim;
-        for (int d = 0; d < kQkHeadDim; ++d) qt[d * lb + x] = lut_[q[d]];
+        // A turned-around block reads K^T in fp16 forms (the values times 2^-f16_shift): its Q carries
+        // 2^f16_shift (exact; |Q| <= 448), so every product is the model's.
+        const float qs = (MLAPS_KEYS_IN_LANES && lb == kShortLanes) ? f16_rebias() : 1.0f;
+        for (int d = 0; d < kQkHeadDim; ++d) qt[d * lb + x] = lut_[q[d]] * qs;
         const int64_t i = r - s.row0;
         // visible(k) iff !causal || (k - kv0) <= i + kv_len - qo_len
         const int64_t lim =
@@ -586,8 +619,10 @@ class FastPrefill {
   // row of 6144 codes into the tile's [192][32] floats. With with_v, the V rows too (row-major).
   template <bool kFn>
   void decode_kv_t(int32_t k0, int32_t n, int32_t hk, bool with_v, Workspace& ws) const {
-    float* vd = ws.vd.get();
+    uint16_t* vdh = reinterpret_cast<uint16_t*>(ws.vdh.get());
+    uint16_t* kdt = reinterpret_cast<uint16_t*>(ws.kdt.get());
     uint8_t* tb = reinterpret_cast<uint8_t*>(ws.kbt.get());
+    ws.v_half = with_v;
     for (int32_t t0 = 0; t0 < n; t0 += kKilTile) {
       const int32_t te = std::min(n, t0 + kKilTile);
       const uint8_t* krow[kKilTile];
@@ -596,13 +631,14 @@ class FastPrefill {
         const int64_t page = p_.kv_page_indices[k0 + j];
         krow[j - t0] = p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim;
         if (with_v)
-          decode_codes<kFn, kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim, vd + j * kVCols);
+          lanes::fp8_f16_form_row<kFn, kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim,
+                                                  vdh + j * kVCols);
       }
       for (int32_t j = te; j < t0 + kKilTile; ++j) krow[j - t0] = kZeroCodes;
       for (int g = 0; g < kKilTile / 16; ++g)
         for (int d0 = 0; d0 < kQkHeadDim; d0 += kByteVecBytes)
           transpose16_bytes(krow + 16 * g, d0, tb + 16 * g, kKilTile);
-      decode_codes<kFn, kQkHeadDim * kKilTile>(tb, ws.kdt.get() + size_t(t0) * kQkHeadDim);
+      lanes::fp8_f16_form_row<kFn, kQkHeadDim * kKilTile>(tb, kdt + size_t(t0) * kQkHeadDim);
     }
   }
 #endif
@@ -664,7 +700,7 @@ class FastPrefill {
     for (int kb = 0; kb < n_any; kb += keys_per_tile(L)) {
 #if MLAPS_KEYS_IN_LANES
       if constexpr (L == kShortLanes) {
-        qk_keys(qt, ws.kdt.get(), kb, scale_log2_, t);
+        qk_keys(qt, reinterpret_cast<const uint16_t*>(ws.kdt.get()), kb, scale_log2_, t);
       } else {
         qk_micro<L>(qt, ws.kd.get(), kb, scale_log2_, t);
       }
@@ -758,6 +794,14 @@ class FastPrefill {
           for (int x = 0; x < L; ++x) pk[x] = lanes::round_p_lane<false>(pk[x]);
         }
       }
+      // V in fp16 forms: P for P.V carries their 2^f16_shift (exact: P is in [0, 1] or NaN).
+#if MLAPS_KEYS_IN_LANES
+      if (L == kShortLanes && ws.v_half) {
+        const float ps = f16_rebias();
+#pragma omp simd
+        for (int x = 0; x < L; ++x) pk[x] = pk[x] * ps;
+      }
+#endif
     }
 #pragma omp simd
     for (int x = 0; x < L; ++x) l[x] = lsum[x];
@@ -765,7 +809,11 @@ class FastPrefill {
 #if MLAPS_KEYS_IN_LANES
     if constexpr (L == kShortLanes) {
       for (int d0 = 0; d0 < kVHeadDim; d0 += kKilTile) {
-        pv_dims(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
+        if (ws.v_half) {
+          pv_dims(pv, reinterpret_cast<const uint16_t*>(ws.vdh.get()), d0, n_full, n_any, rel, active, acc);
+        } else {
+          pv_dims(pv, ws.vd.get(), d0, n_full, n_any, rel, active, acc);
+        }
         prefetch_ahead<L>(ws.ahead);
       }
     } else {
@@ -783,6 +831,11 @@ class FastPrefill {
 
 #pragma omp simd
     for (int x = 0; x < L; ++x) m[x] = active[x] != 0 ? m_new[x] : m[x];
+  }
+
+  // The power of two between an fp16 form and its fp8 value (lanes::fp8_f16_form_row).
+  float f16_rebias() const {
+    return p_.model.encoding == num::Fp8Encoding::kE4M3FN ? 0x1.0p8f : 0x1.0p7f;
   }
 
   const PrefillParams& p_;
@@ -812,6 +865,7 @@ void prefill(const PrefillParams& p, int nt, ProgressFn progress, void* progress
 }  // namespace MLAPS_UNIT_NS
 
 const PrefillUnit MLAPS_CAT(kUnit_, MLAPS_ISA) = {
-    MLAPS_UNIT_NS::prefill, MLAPS_UNIT_NS::decode_kv_row_fn<true>, MLAPS_UNIT_NS::decode_kv_row_fn<false>};
+    MLAPS_UNIT_NS::prefill, MLAPS_UNIT_NS::decode_kv_row_fn<true>, MLAPS_UNIT_NS::decode_kv_row_fn<false>,
+    MLAPS_UNIT_NS::kFormFn, MLAPS_UNIT_NS::kFormFnuz};
 
 }  // namespace mlaps::detail

@@ -33,6 +33,7 @@ void finish_row(const PrefillParams& p, const WorkInfo& w, int32_t r, int32_t h,
 struct PrefillUnit {
   void (*prefill)(const PrefillParams& p, int num_threads, ProgressFn progress, void* progress_ctx);
   KvRowDecodeFn decode_fn, decode_fnuz;
+  KvRowFormFn form_fn, form_fnuz;  // nullptr where the <= 8-row blocks decode to fp32 (kv_row_f16_former)
 };
 extern const PrefillUnit kUnit_generic;
 #if MLAPS_ISA_UNITS_X86

@@ -85,6 +85,47 @@ TEST(IsaPaths, DecodeEveryCode) {
   }
 }
 
+// The fp16 forms of the <= 8-row blocks (kv_row_f16_former): every code, both encodings, each form widened to
+// fp32 (exact) and times 2^8 (fn) or 2^7 (fnuz) is fp8_decode's value, bit for bit; a NaN code is 0x7E00.
+// Only the AVX-512 path keeps these forms in production (its blocks of <= 8 rows put keys in lanes).
+float half_value(uint16_t h) {  // a finite IEEE fp16, exactly
+  const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  const float mag =
+      e == 0 ? std::ldexp(static_cast<float>(m), -24) : std::ldexp(static_cast<float>(1024 + m), e - 25);
+  return (h & 0x8000) ? -mag : mag;
+}
+TEST(IsaPaths, FormEveryCode) {
+  for (IsaPath path : available_paths()) {
+    for (num::Fp8Encoding enc : {num::Fp8Encoding::kE4M3FN, num::Fp8Encoding::kE4M3FNUZ}) {
+      const KvRowFormFn form = kv_row_f16_former(path, enc);
+      if (path != IsaPath::kAvx512) {
+        EXPECT_EQ(form, nullptr) << isa_path_name(path);
+        continue;
+      }
+      ASSERT_NE(form, nullptr);
+      const float rebias = enc == num::Fp8Encoding::kE4M3FN ? 0x1.0p8f : 0x1.0p7f;
+      for (int shift = 0; shift < 256; shift += 64) {
+        uint8_t k[192], v[128];
+        for (int i = 0; i < 192; ++i) k[i] = static_cast<uint8_t>(i + shift);
+        for (int i = 0; i < 128; ++i) v[i] = static_cast<uint8_t>(i + 192 + shift);
+        uint16_t kh[192], vh[128];
+        form(k, v, kh, vh);
+        auto check = [&](uint8_t c, uint16_t h) {
+          const float want = num::fp8_decode(c, enc);
+          if (std::isnan(want)) {
+            ASSERT_EQ(h, 0x7E00) << int(c);
+          } else {
+            ASSERT_EQ(num::f2u(half_value(h) * rebias), num::f2u(want))
+                << isa_path_name(path) << " " << int(c);
+          }
+        };
+        for (int i = 0; i < 192; ++i) check(k[i], kh[i]);
+        for (int i = 0; i < 128; ++i) check(v[i], vh[i]);
+      }
+    }
+  }
+}
+
 bool same_f32(float a, float b) {
   return (std::isnan(a) && std::isnan(b)) || num::f2u(a) == num::f2u(b);
 }
