@@ -147,11 +147,10 @@ struct Workspace {
   Buffer pv{size_t{kKeyRows} * kLanes};      // [kKeyRows][kLanes] rounded P
 #if MLAPS_KEYS_IN_LANES
   // fp16 forms (lanes::fp8_f16_form_row): the fp8 values times 2^-8 (fn) or 2^-7 (fnuz), widened to fp32 in
-  // the micro-kernels.
-  Buffer kdt{size_t{kKeyRows} * kQkHeadDim /
-             2};                              // [kKeyRows / 32][192][32] K sub-tile, transposed per 32 keys
-  Buffer vdh{size_t{kKeyRows} * kVCols / 2};  // [kKeyRows][kVCols] V sub-tile, for a work of <= 8 rows
-  bool v_half = false;                        // this sub-tile's V is in vdh (else in vd, fp32)
+  // the micro-kernels. kdt: [kKeyRows / 32][192][32], the K sub-tile transposed per 32 keys.
+  Buffer kdt{size_t{kKeyRows} * kQkHeadDim / 2};
+  Buffer vdh{size_t{kKeyRows} * kVCols / 2};      // [kKeyRows][kVCols] V sub-tile, for a work of <= 8 rows
+  bool v_half = false;                            // this sub-tile's V is in vdh (else in vd, fp32)
   Buffer kbt{size_t{kQkHeadDim} * kKilTile / 4};  // [192][32] codes of 32 keys, transposed (bytes)
 #endif
   KeyRange ahead;  // the next sub-tile's keys, prefetched during this one's
@@ -388,8 +387,8 @@ constexpr int kByteVecBytes = static_cast<int>(sizeof(ByteVec));
 alignas(64) constexpr uint8_t kZeroCodes[kQkHeadDim] = {};  // the K row of a pad key
 
 // S[kb + j][x] = (sum_d fma over d ascending of Q[x][d] * K[kb + j][d]) * scale_log2 for j < 32: 8 rows x 32
-// keys of accumulators, K^T loaded (two zmm per d), Q[x][d] broadcast. The scores are transposed to
-// [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
+// keys of accumulators, K^T widened from its fp16 forms (two zmm per d), Q[x][d] broadcast. The scores are
+// transposed to [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
 inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict kdt, int kb, float scale_log2,
                     float* __restrict t) {
   constexpr int R = kShortLanes, N = kKilTile;
@@ -435,7 +434,7 @@ inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict kdt, 
 
 // acc[x][d0 + j] = fma(pv[k][x], V[k][d0 + j], acc[x][d0 + j]) for j < 32, k in [0, n_full) ascending, then
 // for k in [n_full, n_any) where key k is visible to row x (k <= rel[x]) and the row is active: 8 rows x
-// 32 dims of accumulators, V loaded (two zmm per key), P broadcast.
+// 32 dims of accumulators, V loaded or widened from fp16 forms (two zmm per key), P broadcast.
 template <typename V>
 inline void pv_dims(const float* __restrict pv, const V* __restrict vd, int d0, int n_full, int n_any,
                     const int32_t* __restrict rel, const int32_t* __restrict active, float* __restrict acc) {
@@ -615,8 +614,9 @@ class FastPrefill {
   }
 
 #if MLAPS_KEYS_IN_LANES
-  // K^T per 32 keys: the codes transposed to [192][32] bytes (pad keys read a zero row), then decoded as one
-  // row of 6144 codes into the tile's [192][32] floats. With with_v, the V rows too (row-major).
+  // K^T per 32 keys: the codes transposed to [192][32] bytes (pad keys read a zero row), then turned into
+  // fp16 forms as one row of 6144 codes, the tile's [192][32]. With with_v, the V rows too (row-major, fp16
+  // forms).
   template <bool kFn>
   void decode_kv_t(int32_t k0, int32_t n, int32_t hk, bool with_v, Workspace& ws) const {
     uint16_t* vdh = reinterpret_cast<uint16_t*>(ws.vdh.get());
