@@ -49,41 +49,99 @@ template <bool kFn, int kN>
   for (int d = 0; d < kN; ++d) out[d] = fp8_decode_lane<kFn>(c[d]);
 }
 
+// The fp16 form of an fp8 code, the one home of its bit placement (the F16C and AVX-512 row decoders below,
+// and the <= 8-row blocks' K^T and V in sim/prefill_fast.h). The code's 7 magnitude bits, placed at fp16 bits
+// 13..7, read as an fp16 with the code's 4-bit exponent in the 5-bit field and its 3 mantissa bits on top:
+// the same significand (subnormals too) with bias 15 instead of 7 (fn) or 8 (fnuz), i.e. the fp8 value
+// divided by kF16FormScale, exactly. Sign extension of the byte to 16 bits, then the shift, puts the sign at
+// bit 15 and a copy at bit 14, which kF16FormKeep clears. The NaN codes would read as finite fp16 (+-1.875
+// for fn's S.1111.111, -0 for fnuz's 0x80): they become the fp16 quiet NaN kF16QuietNan, which vcvtph2ps
+// turns into 0x7FC00000 (fp8_decode's NaN) and which stays it after the product with the scale. vcvtph2ps
+// is exact and the product with the scale is exact (the result is a normal float or zero).
+inline constexpr int kF16FormShift = 7;
+inline constexpr uint16_t kF16FormKeep = 0xBF80;
+inline constexpr uint16_t kF16QuietNan = 0x7E00;
+template <bool kFn>
+inline constexpr float kF16FormScale = kFn ? 0x1.0p8f : 0x1.0p7f;
+// A code is a NaN when (fn) c | 0x80 == 0xFF or (fnuz) c == 0x80: the byte compared with kNanByte.
+template <bool kFn>
+inline constexpr uint8_t kNanByte = kFn ? 0xFF : 0x80;
+
 #if defined(__AVX2__) && defined(__F16C__)
-// The same row decode through the F16C converter, 16 codes per step (kN % 32 == 0); the emulator's AVX2 path
-// uses it (8-10x the lane form on AVX2; bench/README has the candidates measured). A code's 7 magnitude bits,
-// placed at fp16 bits 13..7, read as an fp16 with the code's 4-bit exponent in the 5-bit field and its 3
-// mantissa bits on top: the same significand (subnormals too) with bias 15 instead of 7 (fn) or 8 (fnuz).
-// vcvtph2ps is exact, and the product with 2^8 (fn) or 2^7 (fnuz) restores the bias exactly (the result is a
-// normal float). Sign extension to 16 bits puts the sign at bit 15 and a copy at bit 14, which the mask
-// clears. The NaN codes would read as finite fp16 (+-1.875 for fn's S.1111.111, -0 for fnuz's 0x80): they
-// become the fp16 quiet NaN 0x7E00 first, which converts to 0x7FC00000 (fp8_decode's NaN) and stays it after
-// the product.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+// GCC 12's avx512fintrin.h reads an uninitialised __Y in _mm512_cvtepi8_epi16 / _mm512_cvtph_ps (GCC bug
+// 105593, fixed in 13): a false positive of the header, not of this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// The fp16 forms of the 16 codes at c, the NaN codes not yet replaced.
+[[gnu::always_inline]] inline __m256i f16_forms16(const uint8_t* c) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c));
+  return _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), kF16FormShift),
+                          _mm256_set1_epi16(static_cast<int16_t>(kF16FormKeep)));
+}
+// Those forms with the NaN codes replaced, found on the forms: fn's S.1111.111 is 0x7F << 7 without its
+// sign, fnuz's 0x80 is 0x8000.
+template <bool kFn>
+[[gnu::always_inline]] inline __m256i f16_forms16_nan(__m256i h) {
+  const __m256i nan_at = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7F << kF16FormShift : 0x8000));
+  const __m256i nan_mask = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
+  return _mm256_blendv_epi8(h, _mm256_set1_epi16(static_cast<int16_t>(kF16QuietNan)),
+                            _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// The fp16 forms of 32 codes, the NaN codes not yet replaced.
+[[gnu::always_inline]] inline __m512i f16_forms32(__m256i b) {
+  return _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(b), kF16FormShift),
+                          _mm512_set1_epi16(static_cast<int16_t>(kF16FormKeep)));
+}
+// kF16QuietNan in every lane, kept in a register: GCC 12 otherwise merges it into a masked broadcast from a
+// general register (two operations instead of one masked move). Made once per row, outside the loops.
+[[gnu::always_inline]] inline __m512i f16_quiet_nan512() {
+  __m512i q = _mm512_set1_epi16(static_cast<int16_t>(kF16QuietNan));
+  __asm__("" : "+v"(q));
+  return q;
+}
+// The fp16 forms of the 64 codes at c, NaN codes replaced, as two vectors of 32. The NaN codes are found once
+// per 64 codes, on the bytes, with one compare into a mask register whose halves replace them (two fewer
+// operations per 64 codes than comparing the 16-bit forms; a branch around the replacement made GCC 12
+// rematerialise every constant).
+template <bool kFn>
+[[gnu::always_inline]] inline void f16_forms64(const uint8_t* c, __m512i qnan, __m512i& lo, __m512i& hi) {
+  const __m512i all = _mm512_loadu_si512(c);
+  const __m512i nan_byte = _mm512_set1_epi8(static_cast<char>(kNanByte<kFn>));
+  const __mmask64 nan = _mm512_cmpeq_epi8_mask(
+      kFn ? _mm512_or_si512(all, _mm512_set1_epi8(static_cast<char>(0x80))) : all, nan_byte);
+  lo = _mm512_mask_mov_epi16(f16_forms32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c))),
+                             static_cast<__mmask32>(nan), qnan);
+  hi = _mm512_mask_mov_epi16(f16_forms32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32))),
+                             static_cast<__mmask32>(nan >> 32), qnan);
+}
+#endif
+
+// A row of kN fp8 codes decoded to fp32 through the F16C converter, 16 codes per step (kN % 32 == 0): the
+// fp16 forms widened and times kF16FormScale. The emulator's AVX2 path uses it (8-10x the lane form on AVX2;
+// bench/README has the candidates measured).
 template <bool kFn, int kN, bool kNan>
 [[gnu::always_inline]] inline void fp8_decode_row_f16c_steps(const uint8_t* __restrict c,
                                                              float* __restrict out) {
-  const __m256i keep = _mm256_set1_epi16(static_cast<int16_t>(0xBF80));
-  const __m256i nan_at = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x3F80 : 0x8000));
-  const __m256i nan_mask = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
-  const __m256i qnan = _mm256_set1_epi16(0x7E00);
-  const __m256 rebias = _mm256_set1_ps(kFn ? 0x1.0p8f : 0x1.0p7f);
+  const __m256 scale = _mm256_set1_ps(kF16FormScale<kFn>);
   for (int d = 0; d < kN; d += 16) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + d));
-    __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), keep);
-    if constexpr (kNan) {
-      h = _mm256_blendv_epi8(h, qnan, _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
-    }
-    _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), rebias));
-    _mm256_storeu_ps(out + d + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), rebias));
+    __m256i h = f16_forms16(c + d);
+    if constexpr (kNan) h = f16_forms16_nan<kFn>(h);
+    _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), scale));
+    _mm256_storeu_ps(out + d + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), scale));
   }
 }
-// The NaN codes are looked for once per row, on the bytes (fn: c | 0x80 == 0xFF; fnuz: c == 0x80): a row
-// without one (every real K/V row) skips the three replacement operations of each 16-code step.
+// The NaN codes are looked for once per row, on the bytes: a row without one (every real K/V row) skips the
+// three replacement operations of each 16-code step.
 template <bool kFn, int kN>
 [[gnu::always_inline]] inline void fp8_decode_row_f16c(const uint8_t* __restrict c, float* __restrict out) {
   static_assert(kN % 32 == 0);
   const __m256i sign_byte = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256i nan_byte = _mm256_set1_epi8(static_cast<char>(kFn ? 0xFF : 0x80));
+  const __m256i nan_byte = _mm256_set1_epi8(static_cast<char>(kNanByte<kFn>));
   __m256i any = _mm256_setzero_si256();
   for (int d = 0; d < kN; d += 32) {
     const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d));
@@ -95,45 +153,43 @@ template <bool kFn, int kN>
     fp8_decode_row_f16c_steps<kFn, kN, true>(c, out);
   }
 }
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// fp8_decode_row_f16c at 512 bits, 64 codes per step (kN % 64 == 0), the emulator's AVX-512 path: two
+// vcvtph2ps of 16 lanes per 32 forms. Same bits as fp8_decode for every code (sim/tests/isa_paths_test.cpp).
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void fp8_decode_row_avx512(const uint8_t* __restrict c, float* __restrict out) {
+  static_assert(kN % 64 == 0);
+  const __m512i qnan = f16_quiet_nan512();
+  const __m512 scale = _mm512_set1_ps(kF16FormScale<kFn>);
+  for (int d = 0; d < kN; d += 64) {
+    __m512i h[2];
+    f16_forms64<kFn>(c + d, qnan, h[0], h[1]);
+    for (int half = 0; half < 2; ++half) {
+      float* o = out + d + 32 * half;
+      _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h[half])), scale));
+      _mm512_storeu_ps(o + 16, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h[half], 1)), scale));
+    }
+  }
+}
 #endif
 
-#if defined(__AVX2__) && defined(__F16C__)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-// GCC 12's avx512fintrin.h reads an uninitialised __Y (GCC bug 105593, as below).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-// The fp16 form of kN fp8 codes (kN % 32 == 0), the first half of fp8_decode_row_f16c: each code's 7
-// magnitude bits at fp16 bits 13..7 and its sign at bit 15, i.e. the fp8 value times 2^-8 (fn) or 2^-7
-// (fnuz), exact for every code (subnormals too); the NaN codes become the fp16 quiet NaN 0x7E00. vcvtph2ps
-// of a form is exact, so fp32(form) * 2^8 (2^7) is fp8_decode's value; the <= 8-row blocks keep K^T and V in
-// this form and put the power of two on Q and P instead (same products, sim/prefill_fast.h).
+// The fp16 forms of kN codes (kN % 64 == 0) stored as they are: the <= 8-row blocks keep K^T and V in this
+// form and put kF16FormScale on Q and P instead (the same products, sim/prefill_fast.h).
 template <bool kFn, int kN>
 [[gnu::always_inline]] inline void fp8_f16_form_row(const uint8_t* __restrict c, uint16_t* __restrict out) {
-  static_assert(kN % 32 == 0);
+  static_assert(kN % 64 == 0);
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-  const __m512i keep = _mm512_set1_epi16(static_cast<int16_t>(0xBF80));
-  const __m512i qnan = _mm512_set1_epi16(0x7E00);
-  const __m256i sign_byte = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256i nan_byte = _mm256_set1_epi8(static_cast<char>(kFn ? 0xFF : 0x80));
-  for (int d = 0; d < kN; d += 32) {
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d));
-    const __mmask32 nan = _mm256_cmpeq_epi8_mask(kFn ? _mm256_or_si256(b, sign_byte) : b, nan_byte);
-    const __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(b), 7), keep);
-    _mm512_storeu_si512(out + d, _mm512_mask_mov_epi16(h, nan, qnan));
+  const __m512i qnan = f16_quiet_nan512();
+  for (int d = 0; d < kN; d += 64) {
+    __m512i lo, hi;
+    f16_forms64<kFn>(c + d, qnan, lo, hi);
+    _mm512_storeu_si512(out + d, lo);
+    _mm512_storeu_si512(out + d + 32, hi);
   }
 #else
-  const __m256i keep = _mm256_set1_epi16(static_cast<int16_t>(0xBF80));
-  const __m256i nan_at = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x3F80 : 0x8000));
-  const __m256i nan_mask = _mm256_set1_epi16(static_cast<int16_t>(kFn ? 0x7FFF : 0xFFFF));
-  const __m256i qnan = _mm256_set1_epi16(0x7E00);
-  for (int d = 0; d < kN; d += 16) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + d));
-    __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), keep);
-    h = _mm256_blendv_epi8(h, qnan, _mm256_cmpeq_epi16(_mm256_and_si256(h, nan_mask), nan_at));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d), h);
-  }
+  for (int d = 0; d < kN; d += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d), f16_forms16_nan<kFn>(f16_forms16(c + d)));
 #endif
 }
 // 32 fp16 forms widened to fp32 (exact).
@@ -145,49 +201,6 @@ template <bool kFn, int kN>
   for (int i = 0; i < 32; i += 8)
     _mm256_store_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
 #endif
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-#endif
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-// GCC 12's avx512fintrin.h reads an uninitialised __Y in _mm512_cvtepi8_epi16 / _mm512_cvtph_ps (GCC bug
-// 105593, fixed in 13): a false positive of the header, not of this code.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-// fp8_decode_row_f16c at 512 bits, 64 codes per step (kN % 64 == 0), the emulator's AVX-512 path: the same
-// bit placement, two vcvtph2ps of 16 lanes per 32 codes. The NaN codes are found once per 64 codes, on the
-// bytes (fn: c | 0x80 == 0xFF; fnuz: c == 0x80), one compare into a mask register whose halves replace them
-// (two fewer operations per 64 codes than comparing the 16-bit forms; a branch around the replacement made
-// GCC 12 rematerialise every constant). Same bits as fp8_decode for every code
-// (sim/tests/isa_paths_test.cpp).
-template <bool kFn, int kN>
-[[gnu::always_inline]] inline void fp8_decode_row_avx512(const uint8_t* __restrict c, float* __restrict out) {
-  static_assert(kN % 64 == 0);
-  const __m512i keep = _mm512_set1_epi16(static_cast<int16_t>(0xBF80));
-  __m512i qnan = _mm512_set1_epi16(0x7E00);
-  __asm__(""
-          : "+v"(qnan));  // kept in a register: GCC 12 otherwise merges it into a masked broadcast from a
-                          // general register (two operations instead of one masked move)
-  const __m512i sign_byte = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i nan_byte = _mm512_set1_epi8(static_cast<char>(kFn ? 0xFF : 0x80));
-  const __m512 rebias = _mm512_set1_ps(kFn ? 0x1.0p8f : 0x1.0p7f);
-  for (int d = 0; d < kN; d += 64) {
-    const __m512i all = _mm512_loadu_si512(c + d);
-    const __mmask64 nan = _mm512_cmpeq_epi8_mask(kFn ? _mm512_or_si512(all, sign_byte) : all, nan_byte);
-    for (int half = 0; half < 2; ++half) {
-      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d + 32 * half));
-      __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(b), 7), keep);
-      h = _mm512_mask_mov_epi16(h, static_cast<__mmask32>(nan >> (32 * half)), qnan);
-      float* o = out + d + 32 * half;
-      _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), rebias));
-      _mm512_storeu_ps(o + 16, _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), rebias));
-    }
-  }
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

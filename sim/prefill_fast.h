@@ -833,9 +833,10 @@ class FastPrefill {
     for (int x = 0; x < L; ++x) m[x] = active[x] != 0 ? m_new[x] : m[x];
   }
 
-  // The power of two between an fp16 form and its fp8 value (lanes::fp8_f16_form_row).
+  // The power of two between an fp16 form and its fp8 value (lanes::kF16FormScale).
   float f16_rebias() const {
-    return p_.model.encoding == num::Fp8Encoding::kE4M3FN ? 0x1.0p8f : 0x1.0p7f;
+    return p_.model.encoding == num::Fp8Encoding::kE4M3FN ? lanes::kF16FormScale<true>
+                                                          : lanes::kF16FormScale<false>;
   }
 
   const PrefillParams& p_;
