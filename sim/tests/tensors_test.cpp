@@ -4,8 +4,14 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "hand_plan.h"
@@ -16,6 +22,51 @@ namespace mlaps {
 namespace {
 
 using num::Fp8Encoding;
+
+// The VmFlags line of the mapping in /proc/self/smaps that holds address a ("" if none is found).
+std::string vm_flags_at(uintptr_t a) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {  // a mapping's first line: lo-hi perms ...
+      inside = a >= lo && a < hi;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+TEST(CodeBuffer, ZeroedAndAdvisedAsHugePagesWhenLarge) {
+  const std::vector<uint8_t> small = code_buffer(1000);
+  ASSERT_EQ(small.size(), 1000u);
+  EXPECT_TRUE(std::all_of(small.begin(), small.end(), [](uint8_t c) { return c == 0; }));
+  const size_t n = size_t{24} << 20;
+  const std::vector<uint8_t> big = code_buffer(n);
+  ASSERT_EQ(big.size(), n);
+  EXPECT_TRUE(std::all_of(big.begin(), big.end(), [](uint8_t c) { return c == 0; }));
+#if defined(__linux__)
+  if (!std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled"))
+    GTEST_SKIP() << "this kernel has no transparent huge pages";
+  // An address 2 MiB-aligned inside the buffer lies in the advised range: its mapping is marked "hg".
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+  const uintptr_t probe = (reinterpret_cast<uintptr_t>(big.data()) + 2 * kHuge) & ~(kHuge - 1);
+  const std::string flags = vm_flags_at(probe);
+  ASSERT_FALSE(flags.empty()) << "no mapping in /proc/self/smaps holds the buffer";
+  EXPECT_NE((flags + " ").find(" hg "), std::string::npos) << flags;
+  // The input generator's K codes (12 MiB here) come from code_buffer too.
+  const Problem p = Problem::from_lengths({8}, {4000}, 16, false, 8);
+  const AttnInputs in = make_random_inputs(p, {});
+  ASSERT_GE(in.k.size(), 4 * kHuge);
+  const std::string kflags =
+      vm_flags_at((reinterpret_cast<uintptr_t>(in.k.data()) + 2 * kHuge) & ~(kHuge - 1));
+  EXPECT_NE((kflags + " ").find(" hg "), std::string::npos) << kflags;
+#endif
+}
 
 // Worked by hand. amax 7, e4m3fn max 448: scale = 7/448 = 1/64 exactly, so x/scale = 64x exactly.
 //   1.75 -> 112 = 1.110b * 2^6: exponent field 6+7 = 13, mantissa 6 -> 0x6E
