@@ -16,12 +16,12 @@
 
 namespace mlaps {
 
-std::vector<uint8_t> code_buffer(size_t n) {
+std::vector<uint8_t> code_buffer(size_t n, const uint8_t* src) {
   std::vector<uint8_t> v;
   v.reserve(n);  // allocated, not yet touched
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (n >= kHugePageAdviseBytes) {
-    constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+    constexpr uintptr_t kHuge = kHugePageBytes;
     const uintptr_t begin = reinterpret_cast<uintptr_t>(v.data());
     const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
     const uintptr_t hi = (begin + n) & ~(kHuge - 1);
@@ -29,7 +29,11 @@ std::vector<uint8_t> code_buffer(size_t n) {
     if (hi > lo) (void)madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
   }
 #endif
-  v.resize(n);
+  if (src != nullptr) {
+    v.assign(src, src + n);  // within the capacity: the advised block is kept
+  } else {
+    v.resize(n);
+  }
   return v;
 }
 

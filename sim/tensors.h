@@ -40,13 +40,15 @@ struct InputOptions {
   float value_range = 1.0f;   // bf16-range values drawn from N(0, value_range), as upstream's randn
 };
 
-// n zero bytes for an input tensor of codes (Q, K, V). A buffer of kHugePageAdviseBytes or more is advised
+// n bytes for an input tensor of codes (Q, K, V): a copy of src[0, n), or zeros where src is null. A buffer
+// of kHugePageAdviseBytes or more is advised
 // as transparent huge pages before its first touch (Linux madvise(MADV_HUGEPAGE) on its 2 MiB-aligned
 // interior; THP's usual "madvise" mode then backs it with 2 MiB pages): the page table scatters K/V rows
 // over tens of MB, and with 4 KiB pages each key costs a TLB miss. Only speed depends on it (measured in
-// README, "Benchmarks"); elsewhere, or where the kernel refuses the advice, it is a plain zeroed vector.
-inline constexpr size_t kHugePageAdviseBytes = size_t{4} << 20;
-std::vector<uint8_t> code_buffer(size_t n);
+// README, "Benchmarks"); elsewhere, or where the kernel refuses the advice, it is a plain vector.
+inline constexpr size_t kHugePageBytes = size_t{2} << 20;
+inline constexpr size_t kHugePageAdviseBytes = 2 * kHugePageBytes;
+std::vector<uint8_t> code_buffer(size_t n, const uint8_t* src = nullptr);
 
 // Per-tensor quantization as upstream's per_tensor_quant: scale = amax / fp8_max, code = fp8(x / scale)
 // (RNE, saturating). amax == 0 gives scale 1.

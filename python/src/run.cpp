@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -42,12 +41,6 @@ template <typename T>
 std::vector<T> copy_of(const T* p, int64_t n) {
   return std::vector<T>(p, p + n);
 }
-// fp8 codes copied into the emulator's input buffer (code_buffer: huge pages where large).
-std::vector<uint8_t> codes_of(const uint8_t* p, int64_t n) {
-  std::vector<uint8_t> v = code_buffer(static_cast<size_t>(n));
-  std::copy_n(p, n, v.data());
-  return v;
-}
 
 // The inputs as the emulator and the reference take them (fp8 codes, copied once into AttnInputs).
 AttnInputs inputs_arg(const Problem& p, pyb::handle q, pyb::handle k, pyb::handle v, pyb::handle pages,
@@ -70,9 +63,10 @@ AttnInputs inputs_arg(const Problem& p, pyb::handle q, pyb::handle k, pyb::handl
       throw ArgError(fmt::format("{}: must be a positive finite number", name));
   if (softmax_scale && !(*softmax_scale > 0 && std::isfinite(*softmax_scale)))
     throw ArgError("softmax_scale: must be a positive finite number");
-  in.q = codes_of(qa.data, qa.size());
-  in.k = codes_of(ka.data, ka.size());
-  in.v = codes_of(va.data, va.size());
+  // The codes go into code_buffer's buffers (huge pages where large), copied once.
+  in.q = code_buffer(static_cast<size_t>(qa.size()), qa.data);
+  in.k = code_buffer(static_cast<size_t>(ka.size()), ka.data);
+  in.v = code_buffer(static_cast<size_t>(va.size()), va.data);
   in.kv_page_indices = copy_of(pa.data, pa.size());
   in.q_scale = q_scale;
   in.k_scale = k_scale;

@@ -23,8 +23,11 @@ namespace {
 
 using num::Fp8Encoding;
 
-// The VmFlags line of the mapping in /proc/self/smaps that holds address a ("" if none is found).
-std::string vm_flags_at(uintptr_t a) {
+// The VmFlags line of the mapping in /proc/self/smaps that holds the 2 MiB-aligned address two huge pages
+// past p, inside the range code_buffer advises for a buffer of >= kHugePageAdviseBytes ("" if none is found).
+std::string vm_flags_inside(const uint8_t* p) {
+  constexpr uintptr_t kHuge = kHugePageBytes;
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + 2 * kHuge) & ~(kHuge - 1);
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   bool inside = false;
@@ -41,7 +44,7 @@ std::string vm_flags_at(uintptr_t a) {
   return "";
 }
 
-TEST(CodeBuffer, ZeroedAndAdvisedAsHugePagesWhenLarge) {
+TEST(CodeBuffer, ZeroedOrCopiedAndAdvisedAsHugePagesWhenLarge) {
   const std::vector<uint8_t> small = code_buffer(1000);
   ASSERT_EQ(small.size(), 1000u);
   EXPECT_TRUE(std::all_of(small.begin(), small.end(), [](uint8_t c) { return c == 0; }));
@@ -49,21 +52,24 @@ TEST(CodeBuffer, ZeroedAndAdvisedAsHugePagesWhenLarge) {
   const std::vector<uint8_t> big = code_buffer(n);
   ASSERT_EQ(big.size(), n);
   EXPECT_TRUE(std::all_of(big.begin(), big.end(), [](uint8_t c) { return c == 0; }));
+  std::vector<uint8_t> src(n);
+  for (size_t i = 0; i < n; ++i) src[i] = static_cast<uint8_t>(i * 131 + 7);
+  const std::vector<uint8_t> copied = code_buffer(n, src.data());
+  EXPECT_EQ(copied, src);
 #if defined(__linux__)
   if (!std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled"))
     GTEST_SKIP() << "this kernel has no transparent huge pages";
-  // An address 2 MiB-aligned inside the buffer lies in the advised range: its mapping is marked "hg".
-  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
-  const uintptr_t probe = (reinterpret_cast<uintptr_t>(big.data()) + 2 * kHuge) & ~(kHuge - 1);
-  const std::string flags = vm_flags_at(probe);
-  ASSERT_FALSE(flags.empty()) << "no mapping in /proc/self/smaps holds the buffer";
-  EXPECT_NE((flags + " ").find(" hg "), std::string::npos) << flags;
+  // Inside the advised range the mapping is marked "hg", for the zeroed and the copied buffer alike.
+  for (const std::vector<uint8_t>* b : {&big, &copied}) {
+    const std::string flags = vm_flags_inside(b->data());
+    ASSERT_FALSE(flags.empty()) << "no mapping in /proc/self/smaps holds the buffer";
+    EXPECT_NE((flags + " ").find(" hg "), std::string::npos) << flags;
+  }
   // The input generator's K codes (12 MiB here) come from code_buffer too.
   const Problem p = Problem::from_lengths({8}, {4000}, 16, false, 8);
   const AttnInputs in = make_random_inputs(p, {});
-  ASSERT_GE(in.k.size(), 4 * kHuge);
-  const std::string kflags =
-      vm_flags_at((reinterpret_cast<uintptr_t>(in.k.data()) + 2 * kHuge) & ~(kHuge - 1));
+  ASSERT_GE(in.k.size(), kHugePageAdviseBytes + 2 * kHugePageBytes);
+  const std::string kflags = vm_flags_inside(in.k.data());
   EXPECT_NE((kflags + " ").find(" hg "), std::string::npos) << kflags;
 #endif
 }
