@@ -54,6 +54,17 @@ TEST(IsaPaths, UnavailablePathThrows) {
   }
 }
 
+// Pass p (0-7) of the every-code tests: K and V hold the 320 consecutive codes from 64 * (p % 4) on (mod
+// 256); passes 4-7 with their NaN codes replaced by 0x00.
+void every_code_rows(int pass, num::Fp8Encoding enc, uint8_t (&k)[192], uint8_t (&v)[128]) {
+  auto code = [&](int i) {
+    const auto c = static_cast<uint8_t>(i + (pass % 4) * 64);
+    return pass >= 4 && std::isnan(num::fp8_decode(c, enc)) ? uint8_t{0} : c;
+  };
+  for (int i = 0; i < 192; ++i) k[i] = code(i);
+  for (int i = 0; i < 128; ++i) v[i] = code(i + 192);
+}
+
 // All 256 codes through both the K (192) and the V (128) decoder of every path, both encodings, bit for bit
 // (NaN codes included: fp8_decode's canonical quiet NaN). Each row once as it is (every row of 128 or more
 // consecutive codes holds a NaN code of fn) and once with its NaN codes replaced by 0x00: the AVX2 and
@@ -63,15 +74,8 @@ TEST(IsaPaths, DecodeEveryCode) {
     for (num::Fp8Encoding enc : {num::Fp8Encoding::kE4M3FN, num::Fp8Encoding::kE4M3FNUZ}) {
       const KvRowDecodeFn decode = kv_row_decoder(path, enc);
       for (int pass = 0; pass < 8; ++pass) {
-        const int shift = (pass % 4) * 64;
-        const bool drop_nan = pass >= 4;
-        auto code = [&](int i) {
-          const auto c = static_cast<uint8_t>(i + shift);
-          return drop_nan && std::isnan(num::fp8_decode(c, enc)) ? uint8_t{0} : c;
-        };
         uint8_t k[192], v[128];
-        for (int i = 0; i < 192; ++i) k[i] = code(i);
-        for (int i = 0; i < 128; ++i) v[i] = code(i + 192);
+        every_code_rows(pass, enc, k, v);
         float kd[192], vd[128];
         decode(k, v, kd, vd);
         for (int i = 0; i < 192; ++i)
@@ -87,6 +91,8 @@ TEST(IsaPaths, DecodeEveryCode) {
 
 // The fp16 forms of the <= 8-row blocks (kv_row_f16_former): every code, both encodings, each form widened to
 // fp32 (exact) and times 2^8 (fn) or 2^7 (fnuz) is fp8_decode's value, bit for bit; a NaN code is 0x7E00.
+// Each row as it is and with its NaN codes replaced by 0x00, as DecodeEveryCode: the forms look for NaN codes
+// once per row.
 // Only the AVX-512 path keeps these forms in production (its blocks of <= 8 rows put keys in lanes).
 float half_value(uint16_t h) {  // a finite IEEE fp16, exactly
   const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
@@ -104,10 +110,9 @@ TEST(IsaPaths, FormEveryCode) {
       }
       ASSERT_NE(form, nullptr);
       const float rebias = enc == num::Fp8Encoding::kE4M3FN ? 0x1.0p8f : 0x1.0p7f;
-      for (int shift = 0; shift < 256; shift += 64) {
+      for (int pass = 0; pass < 8; ++pass) {
         uint8_t k[192], v[128];
-        for (int i = 0; i < 192; ++i) k[i] = static_cast<uint8_t>(i + shift);
-        for (int i = 0; i < 128; ++i) v[i] = static_cast<uint8_t>(i + 192 + shift);
+        every_code_rows(pass, enc, k, v);
         uint16_t kh[192], vh[128];
         form(k, v, kh, vh);
         auto check = [&](uint8_t c, uint16_t h) {
