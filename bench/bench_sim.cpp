@@ -192,11 +192,11 @@ void bm_floor_kv_decode(benchmark::State& state, const BenchWorkload* w, int thr
   for (auto _ : state) {
     for_each_decoded_key(
         p, threads, [decode, form](int32_t rows, int32_t k, const uint8_t* kc, const uint8_t* vc) {
-          // One KV sub-tile per thread, as the prefill's workspace.
+          // One KV sub-tile per thread, as the prefill's workspace; the forms' K one micro-tile of keys.
           alignas(64) static thread_local float kd[kTileKv][kQkHeadDim], vd[kTileKv][kVHeadDim];
-          alignas(64) static thread_local uint16_t kh[kTileKv][kQkHeadDim], vh[kTileKv][kVHeadDim];
+          alignas(64) static thread_local uint16_t kh[kF16FormKeyTile][kQkHeadDim], vh[kTileKv][kVHeadDim];
           if (form && rows <= kF16FormMaxRows) {
-            uint16_t* kr = kh[k % kTileKv];
+            uint16_t* kr = kh[k % kF16FormKeyTile];
             uint16_t* vr = vh[k % kTileKv];
             form(kc, vc, kr, vr);
             benchmark::DoNotOptimize(kr);

@@ -38,6 +38,9 @@ KvRowDecodeFn kv_row_decoder(IsaPath path, num::Fp8Encoding encoding);
 // where those blocks decode to fp32 rows (kv_row_decoder). Throws as kv_row_decoder.
 using KvRowFormFn = void (*)(const uint8_t* k, const uint8_t* v, uint16_t* kh, uint16_t* vh);
 inline constexpr int kF16FormMaxRows = 8;  // works of at most this many rows keep the forms (both K and V)
+// Those works make K's forms per this many keys (one micro-tile, turned around, just before it is read) and
+// V's for the whole sub-tile (kTileKv keys).
+inline constexpr int kF16FormKeyTile = 32;
 KvRowFormFn kv_row_f16_former(IsaPath path, num::Fp8Encoding encoding);
 
 // mla_reduce_v1: simple (n < 4) and massive (n >= 4) paths, version rule for n == 1.

@@ -71,7 +71,7 @@ namespace {
 #else
 #define MLAPS_KEYS_IN_LANES 0
 #endif
-constexpr int kKilTile = 32;  // keys (QK) or dims (P.V) per micro-tile of the turned-around <= 8-row blocks
+constexpr int kKilTile = kF16FormKeyTile;  // keys (QK) or dims (P.V) per micro-tile of the <= 8-row blocks
 #if defined(__AVX512F__)
 constexpr int kLanes = 32, kMidLanes = 16, kShortLanes = 8;
 constexpr int keys_per_tile(int lanes) {
@@ -147,10 +147,13 @@ struct Workspace {
   Buffer pv{size_t{kKeyRows} * kLanes};      // [kKeyRows][kLanes] rounded P
 #if MLAPS_KEYS_IN_LANES
   // fp16 forms (lanes::fp8_f16_form_row): the fp8 values times 2^-8 (fn) or 2^-7 (fnuz), widened to fp32 in
-  // the micro-kernels. kdt: [kKeyRows / 32][192][32], the K sub-tile transposed per 32 keys.
-  Buffer kdt{size_t{kKeyRows} * kQkHeadDim / 2};
+  // the micro-kernels. kdt: [192][32], the 32 keys of one QK micro-tile transposed, made just before that
+  // micro-tile reads it (12 KB, so it stays in L1 beside V's forms; one [kKeyRows / 32][192][32] sub-tile of
+  // them, 48 KB, did not: 14.4 against 10.6 ns per key for the forms alone, on a Xeon).
+  Buffer kdt{size_t{kQkHeadDim} * kKilTile / 2};
   Buffer vdh{size_t{kKeyRows} * kVCols / 2};      // [kKeyRows][kVCols] V sub-tile, for a work of <= 8 rows
   bool v_half = false;                            // this sub-tile's V is in vdh (else in vd, fp32)
+  int32_t sub_k0 = 0, sub_n = 0, sub_hk = 0;      // the sub-tile's keys [sub_k0, sub_k0 + sub_n), head sub_hk
   Buffer kbt{size_t{kQkHeadDim} * kKilTile / 4};  // [192][32] codes of 32 keys, transposed (bytes)
 #endif
   KeyRange ahead;  // the next sub-tile's keys, prefetched during this one's
@@ -387,16 +390,15 @@ constexpr int kByteVecBytes = static_cast<int>(sizeof(ByteVec));
 alignas(64) constexpr uint8_t kZeroCodes[kQkHeadDim] = {};  // the K row of a pad key
 
 // S[kb + j][x] = (sum_d fma over d ascending of Q[x][d] * K[kb + j][d]) * scale_log2 for j < 32: 8 rows x 32
-// keys of accumulators, K^T widened from its fp16 forms (two zmm per d), Q[x][d] broadcast. The scores are
-// transposed to [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
-inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict kdt, int kb, float scale_log2,
+// keys of accumulators, K^T widened from its fp16 forms at k0 ([192][32], two zmm per d), Q[x][d] broadcast.
+// The scores are transposed to [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
+inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict k0, int kb, float scale_log2,
                     float* __restrict t) {
   constexpr int R = kShortLanes, N = kKilTile;
   float acc[R][N];
   for (int r = 0; r < R; ++r)
 #pragma omp simd
     for (int x = 0; x < N; ++x) acc[r][x] = 0.0f;
-  const uint16_t* k0 = kdt + size_t(kb / N) * kQkHeadDim * N;
   alignas(64) float kk[N];
   for (int d = 0; d < kQkHeadDim; ++d) {
     lanes::f16_widen32(k0 + d * N, kk);
@@ -598,15 +600,18 @@ class FastPrefill {
     }
   }
 
-  // The sub-tile's K/V rows [k0, k0 + n) as the work's blocks read them: K row-major for blocks of more than
-  // kShortLanes rows, K transposed per 32 keys for a turned-around block of <= kShortLanes, V row-major.
+  // The sub-tile's K/V rows [k0, k0 + n) as the work's blocks read them: K and V row-major (fp32) for blocks
+  // of more than kShortLanes rows here; a turned-around block of <= kShortLanes rows makes its K^T (and, when
+  // it is the work's only block, V in fp16 forms) per QK micro-tile (decode_kv_t), from the keys noted here.
   template <bool kFn>
   void decode_subtile(int32_t k0, int32_t n, int32_t hk, int32_t rows, Workspace& ws) const {
 #if MLAPS_KEYS_IN_LANES
-    const bool short_block = block_lanes(rows, (rows - 1) / kLanes) == kShortLanes;
     const bool long_block = rows > kShortLanes;
     if (long_block) decode_kv<kFn>(k0, n, hk, ws);
-    if (short_block) decode_kv_t<kFn>(k0, n, hk, !long_block, ws);
+    ws.v_half = !long_block;
+    ws.sub_k0 = k0;
+    ws.sub_n = n;
+    ws.sub_hk = hk;
 #else
     (void)rows;
     decode_kv<kFn>(k0, n, hk, ws);
@@ -614,32 +619,29 @@ class FastPrefill {
   }
 
 #if MLAPS_KEYS_IN_LANES
-  // K^T per 32 keys: the codes transposed to [192][32] bytes (pad keys read a zero row), then turned into
-  // fp16 forms as one row of 6144 codes, the tile's [192][32]. With with_v, the V rows too (row-major, fp16
-  // forms).
+  // K^T of the sub-tile's keys [t0, t0 + 32): the codes transposed to [192][32] bytes (pad keys, from n on,
+  // read a zero row), then turned into fp16 forms as one row of 6144 codes, the micro-tile's [192][32] in
+  // kdt. With v_half, the same keys' V rows too (row-major fp16 forms, at their place in the sub-tile's vdh).
   template <bool kFn>
-  void decode_kv_t(int32_t k0, int32_t n, int32_t hk, bool with_v, Workspace& ws) const {
+  void decode_kv_t(int32_t t0, Workspace& ws) const {
+    const int32_t k0 = ws.sub_k0, n = ws.sub_n, hk = ws.sub_hk;
     uint16_t* vdh = reinterpret_cast<uint16_t*>(ws.vdh.get());
-    uint16_t* kdt = reinterpret_cast<uint16_t*>(ws.kdt.get());
     uint8_t* tb = reinterpret_cast<uint8_t*>(ws.kbt.get());
-    ws.v_half = with_v;
-    for (int32_t t0 = 0; t0 < n; t0 += kKilTile) {
-      const int32_t te = std::min(n, t0 + kKilTile);
-      const uint8_t* krow[kKilTile];
-      for (int32_t j = t0; j < te; ++j) {
-        if (j + lanes::kKvPrefetchAhead < n) prefetch_key(k0 + j + lanes::kKvPrefetchAhead, hk);
-        const int64_t page = p_.kv_page_indices[k0 + j];
-        krow[j - t0] = p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim;
-        if (with_v)
-          lanes::fp8_f16_form_row<kFn, kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim,
-                                                  vdh + j * kVCols);
-      }
-      for (int32_t j = te; j < t0 + kKilTile; ++j) krow[j - t0] = kZeroCodes;
-      for (int g = 0; g < kKilTile / 16; ++g)
-        for (int d0 = 0; d0 < kQkHeadDim; d0 += kByteVecBytes)
-          transpose16_bytes(krow + 16 * g, d0, tb + 16 * g, kKilTile);
-      lanes::fp8_f16_form_row<kFn, kQkHeadDim * kKilTile>(tb, kdt + size_t(t0) * kQkHeadDim);
+    const int32_t te = std::min(n, t0 + kKilTile);
+    const uint8_t* krow[kKilTile];
+    for (int32_t j = t0; j < te; ++j) {
+      if (j + lanes::kKvPrefetchAhead < n) prefetch_key(k0 + j + lanes::kKvPrefetchAhead, hk);
+      const int64_t page = p_.kv_page_indices[k0 + j];
+      krow[j - t0] = p_.k + (page * p_.num_heads_k + hk) * kQkHeadDim;
+      if (ws.v_half)
+        lanes::fp8_f16_form_row<kFn, kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim,
+                                                vdh + j * kVCols);
     }
+    for (int32_t j = std::max(te, t0); j < t0 + kKilTile; ++j) krow[j - t0] = kZeroCodes;
+    for (int g = 0; g < kKilTile / 16; ++g)
+      for (int d0 = 0; d0 < kQkHeadDim; d0 += kByteVecBytes)
+        transpose16_bytes(krow + 16 * g, d0, tb + 16 * g, kKilTile);
+    lanes::fp8_f16_form_row<kFn, kQkHeadDim * kKilTile>(tb, reinterpret_cast<uint16_t*>(ws.kdt.get()));
   }
 #endif
 
@@ -700,6 +702,11 @@ class FastPrefill {
     for (int kb = 0; kb < n_any; kb += keys_per_tile(L)) {
 #if MLAPS_KEYS_IN_LANES
       if constexpr (L == kShortLanes) {
+        if (p_.model.encoding == num::Fp8Encoding::kE4M3FN) {
+          decode_kv_t<true>(kb, ws);
+        } else {
+          decode_kv_t<false>(kb, ws);
+        }
         qk_keys(qt, reinterpret_cast<const uint16_t*>(ws.kdt.get()), kb, scale_log2_, t);
       } else {
         qk_micro<L>(qt, ws.kd.get(), kb, scale_log2_, t);
