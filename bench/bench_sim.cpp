@@ -172,8 +172,14 @@ void bm_floor_kv_fetch(benchmark::State& state, const BenchWorkload* w, int thre
   for (auto _ : state) {
     for_each_decoded_key(p, threads, [](int32_t, int32_t, const uint8_t* kc, const uint8_t* vc) {
       Chunk any{}, c;
-      for (int i = 0; i < kQkHeadDim; i += 32) any |= (std::memcpy(&c, kc + i, sizeof c), c);
-      for (int i = 0; i < kVHeadDim; i += 32) any |= (std::memcpy(&c, vc + i, sizeof c), c);
+      for (int i = 0; i < kQkHeadDim; i += 32) {
+        std::memcpy(&c, kc + i, sizeof c);
+        any |= c;
+      }
+      for (int i = 0; i < kVHeadDim; i += 32) {
+        std::memcpy(&c, vc + i, sizeof c);
+        any |= c;
+      }
       static thread_local Chunk sink;  // per thread: keeps the loads alive, no shared write
       sink |= any;
     });

@@ -151,9 +151,9 @@ struct Workspace {
   // micro-tile reads it (12 KB, so it stays in L1 beside V's forms; one [kKeyRows / 32][192][32] sub-tile of
   // them, 48 KB, did not: 14.4 against 10.6 ns per key for the forms alone, on a Xeon).
   Buffer kdt{size_t{kQkHeadDim} * kKilTile / 2};
-  Buffer vdh{size_t{kKeyRows} * kVCols / 2};      // [kKeyRows][kVCols] V sub-tile, for a work of <= 8 rows
-  bool v_half = false;                            // this sub-tile's V is in vdh (else in vd, fp32)
-  int32_t sub_k0 = 0, sub_n = 0, sub_hk = 0;      // the sub-tile's keys [sub_k0, sub_k0 + sub_n), head sub_hk
+  Buffer vdh{size_t{kKeyRows} * kVCols / 2};  // [kKeyRows][kVCols] V sub-tile, for a work of <= 8 rows
+  bool v_half = false;                        // this sub-tile's V is in vdh (else in vd, fp32)
+  int32_t sub_n = 0, sub_hk = 0;              // the sub-tile's keys to decode [k0, k0 + sub_n), head sub_hk
   Buffer kbt{size_t{kQkHeadDim} * kKilTile / 4};  // [192][32] codes of 32 keys, transposed (bytes)
 #endif
   KeyRange ahead;  // the next sub-tile's keys, prefetched during this one's
@@ -609,7 +609,6 @@ class FastPrefill {
     const bool long_block = rows > kShortLanes;
     if (long_block) decode_kv<kFn>(k0, n, hk, ws);
     ws.v_half = !long_block;
-    ws.sub_k0 = k0;
     ws.sub_n = n;
     ws.sub_hk = hk;
 #else
@@ -619,12 +618,13 @@ class FastPrefill {
   }
 
 #if MLAPS_KEYS_IN_LANES
-  // K^T of the sub-tile's keys [t0, t0 + 32): the codes transposed to [192][32] bytes (pad keys, from n on,
-  // read a zero row), then turned into fp16 forms as one row of 6144 codes, the micro-tile's [192][32] in
-  // kdt. With v_half, the same keys' V rows too (row-major fp16 forms, at their place in the sub-tile's vdh).
+  // K^T of the keys [k0 + t0, k0 + t0 + 32) of the sub-tile from k0: the codes transposed to [192][32] bytes
+  // (pad keys, from n on, read a zero row), then turned into fp16 forms as one row of 6144 codes, the
+  // micro-tile's [192][32] in kdt. With v_half, the same keys' V rows too (row-major fp16 forms, at their
+  // place in the sub-tile's vdh).
   template <bool kFn>
-  void decode_kv_t(int32_t t0, Workspace& ws) const {
-    const int32_t k0 = ws.sub_k0, n = ws.sub_n, hk = ws.sub_hk;
+  void decode_kv_t(int32_t k0, int32_t t0, Workspace& ws) const {
+    const int32_t n = ws.sub_n, hk = ws.sub_hk;
     uint16_t* vdh = reinterpret_cast<uint16_t*>(ws.vdh.get());
     uint8_t* tb = reinterpret_cast<uint8_t*>(ws.kbt.get());
     const int32_t te = std::min(n, t0 + kKilTile);
@@ -637,7 +637,7 @@ class FastPrefill {
         lanes::fp8_f16_form_row<kFn, kVHeadDim>(p_.v + (page * p_.num_heads_k + hk) * kVHeadDim,
                                                 vdh + j * kVCols);
     }
-    for (int32_t j = std::max(te, t0); j < t0 + kKilTile; ++j) krow[j - t0] = kZeroCodes;
+    for (int32_t j = te; j < t0 + kKilTile; ++j) krow[j - t0] = kZeroCodes;
     for (int g = 0; g < kKilTile / 16; ++g)
       for (int d0 = 0; d0 < kQkHeadDim; d0 += kByteVecBytes)
         transpose16_bytes(krow + 16 * g, d0, tb + 16 * g, kKilTile);
@@ -703,9 +703,9 @@ class FastPrefill {
 #if MLAPS_KEYS_IN_LANES
       if constexpr (L == kShortLanes) {
         if (p_.model.encoding == num::Fp8Encoding::kE4M3FN) {
-          decode_kv_t<true>(kb, ws);
+          decode_kv_t<true>(k0, kb, ws);
         } else {
-          decode_kv_t<false>(kb, ws);
+          decode_kv_t<false>(k0, kb, ws);
         }
         qk_keys(qt, reinterpret_cast<const uint16_t*>(ws.kdt.get()), kb, scale_log2_, t);
       } else {
