@@ -190,11 +190,11 @@ void bm_floor_kv_fetch(benchmark::State& state, const BenchWorkload* w, int thre
 
 void bm_floor_kv_decode(benchmark::State& state, const BenchWorkload* w, int threads) {
   const PrefillParams& p = prepared(*w).prefill;
-  // The decode of the path the prefill runs (best_isa_path(), named in the benchmark context).
+  // The decode of the path the prefill runs (selected_isa_path(), named in the benchmark context).
   // Works of <= 8 rows keep fp16 forms where the path's turned-around blocks do (kv_row_f16_former; the
   // widening to fp32 is then part of the prefill's micro-kernels), others fp32 rows.
-  const KvRowDecodeFn decode = kv_row_decoder(best_isa_path(), p.model.encoding);
-  const KvRowFormFn form = kv_row_f16_former(best_isa_path(), p.model.encoding);
+  const KvRowDecodeFn decode = kv_row_decoder(selected_isa_path(), p.model.encoding);
+  const KvRowFormFn form = kv_row_f16_former(selected_isa_path(), p.model.encoding);
   for (auto _ : state) {
     for_each_decoded_key(
         p, threads, [decode, form](int32_t rows, int32_t k, const uint8_t* kc, const uint8_t* vc) {

@@ -1,12 +1,14 @@
 // mlaps_bench: every suite in one binary, so each ratio in scripts/bench.sh's table comes from one run.
 //   mlaps_bench [--quick] [Google Benchmark flags, e.g. --benchmark_filter=plan/ --benchmark_format=json]
 // --quick registers the small workloads and sizes only (the CI smoke run).
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "bench/common.h"
+#include "scheduler/error.h"
 #include "sim/emulate.h"
 
 namespace {
@@ -54,10 +56,17 @@ int main(int argc, char** argv) {
 
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  const char* isa = nullptr;
+  try {
+    isa = mlaps::isa_path_name(mlaps::selected_isa_path());  // MLAPS_ISA_PATH may pick a lower path
+  } catch (const mlaps::InputError& e) {
+    std::fprintf(stderr, "mlaps_bench: error: %s\n", e.what());
+    return 2;
+  }
   benchmark::AddCustomContext("mlaps_quick", mlaps::bench::g_quick ? "1" : "0");
   benchmark::AddCustomContext("mlaps_build_type", MLAPS_BENCH_BUILD_TYPE);
   // The emulator's ISA path (sim/emulate.h): the report names it beside every emulator figure.
-  benchmark::AddCustomContext("mlaps_isa_path", mlaps::isa_path_name(mlaps::best_isa_path()));
+  benchmark::AddCustomContext("mlaps_isa_path", isa);
   benchmark::AddCustomContext("mlaps_cpu", cpu_model());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

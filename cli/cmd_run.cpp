@@ -584,7 +584,8 @@ void add_run_command(CLI::App& root, CommandRunner& runner) {
       nlohmann::json j = config_json(cfg);
       j["pass"] = pass;
       j["reference_p"] = ro.round_p_fp8 ? "fp8" : "exact";
-      j["isa_path"] = isa_path_name(best_isa_path());  // the emulator's instruction-set path (sim/emulate.h)
+      j["isa_path"] =
+          isa_path_name(selected_isa_path());  // the emulator's instruction-set path (sim/emulate.h)
       j["estimate"] = {{"gflop", est.flops / 1e9},
                        {"memory_bytes", est.bytes},
                        {"seconds", est.seconds},

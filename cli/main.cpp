@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "scheduler/error.h"
 #include "scheduler/version.h"
+#include "sim/emulate.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mlaps: a testbed for AITER's persistent-scheduled MLA prefill (scheduler, emulator, GPU)"};
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    // A bad MLAPS_ISA_PATH stops every command before it writes anything (exit 2, naming the variable).
+    mlaps::selected_isa_path();
     return runner.run();
   } catch (const mlaps::InputError& e) {
     std::fprintf(stderr, "mlaps: error: %s\n", e.what());

@@ -429,7 +429,7 @@ void write_reports(const std::string& dir, const std::vector<CaseResult>& result
                  {"multiprocessors", dev.multiprocessors},
                  {"flavour", dev.flavour}};
   j["suite"] = o.suite;
-  j["emulator_isa"] = isa_path_name(best_isa_path());  // the fast prefill unit the GPU was compared with
+  j["emulator_isa"] = isa_path_name(selected_isa_path());  // the fast prefill unit the GPU was compared with
   j["seed"] = o.seed;
   j["cases"] = results.size();
   j["passed"] =

@@ -5,9 +5,11 @@
 #   scripts/bench.sh                     # full run (~10 min on a 2-core box)
 #   scripts/bench.sh --quick             # CI smoke: small sizes, ~10 ms per benchmark, well under 60 s
 #   scripts/bench.sh --filter 'plan/'    # a subset (Google Benchmark regex)
+#   scripts/bench.sh --isa avx2          # the emulator on a lower ISA path than the host's best
 #
 # Options: --quick, --filter REGEX, --repetitions N (fastest reported), --out DIR (default build/bench-results),
-#          --build DIR (default build/bench), --no-build, --jobs N (default 2).
+#          --build DIR (default build/bench), --no-build, --jobs N (default 2), --isa PATH (generic, avx2 or
+#          avx512: sets MLAPS_ISA_PATH, sim/emulate.h; the report names the path that ran).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +30,13 @@ while [[ $# -gt 0 ]]; do
     --build) build="$2"; shift ;;
     --no-build) do_build=0 ;;
     --jobs) jobs="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --isa)
+      case "$2" in
+        generic|avx2|avx512) export MLAPS_ISA_PATH="$2" ;;
+        *) echo "bench.sh: --isa must be generic, avx2 or avx512, not '$2'" >&2; exit 2 ;;
+      esac
+      shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift

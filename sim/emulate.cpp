@@ -16,10 +16,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "scheduler/error.h"
 #include "sim/model.h"
 #include "sim/numerics.h"
 #include "sim/prefill_units.h"
@@ -201,13 +204,39 @@ IsaPath best_isa_path() {
   return best;
 }
 
+IsaPath isa_path_from_setting(const char* value) {
+  if (value == nullptr || *value == '\0') return best_isa_path();
+  std::string have;
+  for (IsaPath path : kAllIsaPaths) {
+    if (isa_path_available(path)) have += std::string(have.empty() ? "" : ", ") + isa_path_name(path);
+  }
+  for (IsaPath path : kAllIsaPaths) {
+    if (std::strcmp(value, isa_path_name(path)) != 0) continue;
+    if (!isa_path_available(path)) {
+      throw InputError(kIsaPathEnv, std::string("'") + value +
+                                        "' is not available here (not built into this binary, or this CPU "
+                                        "lacks it); this one has " +
+                                        have);
+    }
+    return path;
+  }
+  throw InputError(kIsaPathEnv,
+                   std::string("'") + value + "' is not an ISA path: use one of generic, avx2, " +
+                       "avx512 (this binary and CPU have " + have + "), or unset it for the best");
+}
+
+IsaPath selected_isa_path() {
+  static const IsaPath selected = isa_path_from_setting(std::getenv(kIsaPathEnv));
+  return selected;
+}
+
 void emulate_prefill_on(IsaPath path, const PrefillParams& p, int num_threads, ProgressFn progress,
                         void* progress_ctx) {
   unit_or_throw(path).prefill(p, resolve_threads(num_threads), progress, progress_ctx);
 }
 
 void emulate_prefill(const PrefillParams& p, int num_threads, ProgressFn progress, void* progress_ctx) {
-  emulate_prefill_on(best_isa_path(), p, num_threads, progress, progress_ctx);
+  emulate_prefill_on(selected_isa_path(), p, num_threads, progress, progress_ctx);
 }
 
 KvRowDecodeFn kv_row_decoder(IsaPath path, num::Fp8Encoding encoding) {

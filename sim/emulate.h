@@ -10,8 +10,9 @@
 namespace mlaps {
 
 // Runs every thread group's work list (TGs in parallel with OpenMP; num_threads 0 = OpenMP default) on the
-// best ISA path this CPU supports (best_isa_path()). Results do not depend on the thread count, nor on the
-// path. `progress` (may be null) is called with (works done, total).
+// selected ISA path (selected_isa_path(): the best this CPU supports unless MLAPS_ISA_PATH names another).
+// Results do not depend on the thread count, nor on the path. `progress` (may be null) is called with (works
+// done, total).
 using ProgressFn = void (*)(int64_t done, int64_t total, void* ctx);
 void emulate_prefill(const PrefillParams& p, int num_threads = 0, ProgressFn progress = nullptr,
                      void* progress_ctx = nullptr);
@@ -25,7 +26,15 @@ const char* isa_path_name(IsaPath path);  // "generic", "avx2", "avx512"
 // Built into this binary and supported by this CPU (AVX2 path: AVX2 + FMA + F16C; AVX-512 path: F, BW, DQ,
 // VL, FMA, F16C).
 bool isa_path_available(IsaPath path);
-IsaPath best_isa_path();  // the most capable available path: what emulate_prefill runs
+IsaPath best_isa_path();  // the most capable available path
+// The environment variable that picks the path emulate_prefill runs, where a user wants a lower one than the
+// best (an AVX2 CI runner's path on an AVX-512 laptop, the generic fallback): "generic", "avx2" or "avx512".
+inline constexpr const char* kIsaPathEnv = "MLAPS_ISA_PATH";
+// The path a setting names; nullptr or "" = best_isa_path(). Throws InputError(kIsaPathEnv, ...) for a name
+// that is not a path, or for a path this binary or CPU does not have (the message lists those it has).
+IsaPath isa_path_from_setting(const char* value);
+// What emulate_prefill runs: isa_path_from_setting(getenv(kIsaPathEnv)), read once per process.
+IsaPath selected_isa_path();
 // emulate_prefill on a given path; throws std::invalid_argument if it is not available.
 void emulate_prefill_on(IsaPath path, const PrefillParams& p, int num_threads = 0,
                         ProgressFn progress = nullptr, void* progress_ctx = nullptr);

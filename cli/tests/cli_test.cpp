@@ -127,6 +127,31 @@ TEST(CliRun, LegacyLeavesLseUnwrittenAiterPasses) {
   EXPECT_TRUE(isa == "generic" || isa == "avx2" || isa == "avx512") << isa;
 }
 
+// MLAPS_ISA_PATH picks the emulator's path: `run --json` names it and the bits are those of the default path;
+// a bad value stops the command before it writes anything (exit 2, naming the variable).
+TEST(CliRun, IsaPathEnvPicksThePathAndBadValuesStopFirst) {
+  const auto dir = temp_dir("isaenv");
+  const auto best =
+      mlaps(std::string("run --json --quiet --dump ") + (dir / "best").string() + " " + kSmallSeed);
+  ASSERT_EQ(best.code, 0) << best.out;
+  const auto gen =
+      mlaps(std::string("run --json --quiet --dump ") + (dir / "generic").string() + " " + kSmallSeed,
+            "MLAPS_ISA_PATH=generic");
+  ASSERT_EQ(gen.code, 0) << gen.out;
+  EXPECT_EQ(nlohmann::json::parse(gen.out)["isa_path"].get<std::string>(), "generic");
+  for (const char* f : {"out.bin", "lse.bin"}) {
+    EXPECT_FALSE(slurp(dir / "best" / f).empty()) << f;
+    EXPECT_EQ(slurp(dir / "best" / f), slurp(dir / "generic" / f)) << f;
+  }
+  const auto bad =
+      mlaps(std::string("run --json --quiet --dump ") + (dir / "bad").string() + " " + kSmallSeed,
+            "MLAPS_ISA_PATH=avx3");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("MLAPS_ISA_PATH: 'avx3' is not an ISA path"), std::string::npos) << bad.out;
+  EXPECT_FALSE(fs::exists(dir / "bad"));
+  fs::remove_all(dir);
+}
+
 TEST(CliRun, DumpHasManifestAndFiles) {
   const auto dir = temp_dir("rundump");
   const auto r = mlaps(std::string("run --quiet --dump ") + dir.string() + " " + kSmallSeed);

@@ -17,7 +17,7 @@ struct PyPlan {
 };
 
 void add_dropins(pybind11::module_& m);  // get_ps_metadata_info_v1, get_ps_metadata_v1
-void add_run(pybind11::module_& m);      // emulate, reference, compare, per_tensor_quant
+void add_run(pybind11::module_& m);      // emulate, reference, compare, isa_path, per_tensor_quant
 
 // Rethrows an InputError as a ValueError whose field is renamed through `rename` (upstream's argument names).
 [[noreturn]] void throw_value_error(const InputError& e, const char* const (*rename)[2] = nullptr, int n = 0);

@@ -204,6 +204,11 @@ void add_run(pyb::module_& m) {
         "out_atol"_a = 0.05, "out_rtol"_a = 0.05, "lse_atol"_a = 0.03,
         "an executor's final state (bf16 bits, fp32 LSE) against the reference: upstream's checkAllclose on "
         "the output, the #3606 LSE bound, unwritten and anomaly counts; the fields of `mlaps run --json`");
+  m.def(
+      "isa_path", [] { return std::string(isa_path_name(selected_isa_path())); },
+      "the emulator's instruction-set path: 'generic', 'avx2' or 'avx512', the best this CPU has unless the "
+      "environment variable MLAPS_ISA_PATH named another before the first call (read once; a bad name "
+      "raises ValueError)");
   m.def("per_tensor_quant", &quant_py, "x"_a, "encoding"_a = "e4m3fn",
         "upstream's per_tensor_quant: (fp8 codes as uint8, scale) with scale = max|x| / fp8_max, codes = "
         "fp8(x / scale), RNE, saturating; x float32, any shape");

@@ -1,6 +1,9 @@
 """emulate is the C++ emulator bit for bit (`mlaps run --dump`'s out.bin / lse.bin); reference and compare give
 `mlaps run --json`'s figures."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -79,3 +82,32 @@ def test_emulate_float32_and_bad_arguments(seed_problem):
         mlaps.emulate(q, k, v, pages, plan, p, qs, ks, vs, encoding="e5m2")
     with pytest.raises(ValueError, match="^kv_page_indices"):
         mlaps.emulate(q, k, v, pages + 10**6, plan, p, qs, ks, vs)
+
+
+def _in_subprocess(code, isa):
+    """Runs `code` in a fresh interpreter with MLAPS_ISA_PATH=isa (the path is read once per process)."""
+    env = dict(os.environ, MLAPS_ISA_PATH=isa)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def test_isa_path_env_picks_the_path_with_the_same_bits():
+    code = ("import hashlib, mlaps\n"
+            "p = mlaps.workload('heads3_odd_gcd')\n"
+            "import numpy as np\n"
+            "rng = np.random.default_rng(3)\n"
+            "T, HQ, HK = p.num_tokens, p.num_heads_q, p.num_heads_k\n"
+            "pages = np.arange(p.kv_indptr[-1], dtype=np.int32)\n"
+            "q = rng.integers(0, 120, (T, HQ, 192), dtype=np.uint8)\n"
+            "k = rng.integers(0, 120, (len(pages), HK, 192), dtype=np.uint8)\n"
+            "v = rng.integers(0, 120, (len(pages), HK, 128), dtype=np.uint8)\n"
+            "o, lse = mlaps.emulate(q, k, v, pages, mlaps.plan(p), p, 0.02, 0.02, 0.02)\n"
+            "print(mlaps.isa_path(), hashlib.sha256(o.tobytes() + lse.tobytes()).hexdigest())\n")
+    default = _in_subprocess(code, "")
+    assert default.returncode == 0, default.stderr
+    best, digest = default.stdout.split()
+    assert best == mlaps.isa_path() and best in ("generic", "avx2", "avx512")
+    generic = _in_subprocess(code, "generic")
+    assert generic.returncode == 0, generic.stderr
+    assert generic.stdout.split() == ["generic", digest]
+    bad = _in_subprocess("import mlaps\nmlaps.isa_path()\n", "avx3")
+    assert bad.returncode != 0 and "ValueError: MLAPS_ISA_PATH: 'avx3' is not an ISA path" in bad.stderr, bad.stderr

@@ -5,11 +5,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "hand_plan.h"
+#include "scheduler/error.h"
 #include "sim/emulate.h"
 #include "sim/numerics.h"
 
@@ -51,6 +53,40 @@ TEST(IsaPaths, UnavailablePathThrows) {
   for (IsaPath path : kAllIsaPaths) {
     if (isa_path_available(path)) continue;
     EXPECT_THROW(emulate_prefill_on(path, pp, 1), std::invalid_argument) << isa_path_name(path);
+  }
+}
+
+// MLAPS_ISA_PATH's values: unset or empty is the best path; a path's name is that path where this CPU has it
+// and an error naming the variable and the paths it has where not; anything else is an error too.
+TEST(IsaPaths, SettingNamesThePath) {
+  EXPECT_EQ(isa_path_from_setting(nullptr), best_isa_path());
+  EXPECT_EQ(isa_path_from_setting(""), best_isa_path());
+  for (IsaPath path : kAllIsaPaths) {
+    if (isa_path_available(path)) {
+      EXPECT_EQ(isa_path_from_setting(isa_path_name(path)), path);
+      continue;
+    }
+    try {
+      isa_path_from_setting(isa_path_name(path));
+      ADD_FAILURE() << isa_path_name(path) << " is not available here, yet the setting took it";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), kIsaPathEnv);
+      EXPECT_NE(std::string(e.what()).find("has generic"), std::string::npos) << e.what();
+    }
+  }
+  for (const char* bad : {"avx", "AVX2", "avx512 ", "sse2", "best"}) {
+    try {
+      isa_path_from_setting(bad);
+      ADD_FAILURE() << "'" << bad << "' was taken";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), "MLAPS_ISA_PATH");
+      EXPECT_NE(std::string(e.what()).find("use one of generic, avx2, avx512"), std::string::npos)
+          << e.what();
+    }
+  }
+  // Without the variable in this test's environment (ctest sets none), the selection is the best path.
+  if (std::getenv(kIsaPathEnv) == nullptr) {
+    EXPECT_EQ(selected_isa_path(), best_isa_path());
   }
 }
 
