@@ -7,8 +7,8 @@
 // And the emulator's floors: floor/kv_fetch/t<threads>/<workload>
 // reads every K/V row the prefill decodes (same work order, same prefetch distance, no arithmetic), and
 // floor/kv_decode/t<threads>/<workload> also decodes them as the prefill does (its ISA path's decode: fp32
-// rows, or on AVX-512 the fp16 forms that works of <= 8 rows keep and widen in their micro-kernels). Any
-// emulator that decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
+// rows, or on the AVX-512 and AVX2 paths the fp16 forms that works of <= 8 rows keep and widen in their
+// micro-kernels). Any emulator that decodes each (sequence, head)'s fp8 K/V once pays at least the latter.
 #include <algorithm>
 #include <cstring>
 #include <map>

@@ -238,7 +238,7 @@ def main(argv):
                           "time at 50% of SGEMM", "fetch + decode ÷ that", "fetch + decode ÷ prefill"], rows))
         out.append(
             "\n`floor/kv_fetch` reads every K/V row the prefill decodes (same work order, same prefetch, no "
-            "arithmetic); `floor/kv_decode` also decodes them as the prefill does (fp32 rows; on AVX-512, the exact "
+            "arithmetic); `floor/kv_decode` also decodes them as the prefill does (fp32 rows; on the avx512 and avx2 paths, the exact "
             "fp16 forms that works of <= 8 rows keep and widen to fp32 inside their micro-kernels). Where fetch + decode "
             "alone exceeds the time the prefill would take at 50% of SGEMM's GFLOP/s, no emulator that decodes each "
             "(sequence, head)'s K/V once can reach that goal on the shape: a key seen by 8 rows brings 5 cache "

@@ -155,10 +155,9 @@ template <bool kFn, int kN, bool kNan>
     _mm256_storeu_ps(out + d + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), scale));
   }
 }
-// The NaN codes are looked for once per row, on the bytes: a row without one (every real K/V row) skips the
-// three replacement operations of each 16-code step.
+// True when none of the kN codes at c (kN % 32 == 0) is a NaN code, on the bytes, 32 per compare.
 template <bool kFn, int kN>
-[[gnu::always_inline]] inline void fp8_decode_row_f16c(const uint8_t* __restrict c, float* __restrict out) {
+[[gnu::always_inline]] inline bool no_nan_codes256(const uint8_t* c) {
   static_assert(kN % 32 == 0);
   const __m256i sign_byte = _mm256_set1_epi8(static_cast<char>(0x80));
   const __m256i nan_byte = _mm256_set1_epi8(static_cast<char>(kNanByte<kFn>));
@@ -167,7 +166,13 @@ template <bool kFn, int kN>
     const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + d));
     any = _mm256_or_si256(any, _mm256_cmpeq_epi8(kFn ? _mm256_or_si256(b, sign_byte) : b, nan_byte));
   }
-  if (_mm256_testz_si256(any, any)) [[likely]] {
+  return _mm256_testz_si256(any, any) != 0;
+}
+// The NaN codes are looked for once per row, on the bytes: a row without one (every real K/V row) skips the
+// three replacement operations of each 16-code step.
+template <bool kFn, int kN>
+[[gnu::always_inline]] inline void fp8_decode_row_f16c(const uint8_t* __restrict c, float* __restrict out) {
+  if (no_nan_codes256<kFn, kN>(c)) [[likely]] {
     fp8_decode_row_f16c_steps<kFn, kN, false>(c, out);
   } else {
     fp8_decode_row_f16c_steps<kFn, kN, true>(c, out);
@@ -228,19 +233,27 @@ template <bool kFn, int kN>
     fp8_f16_form_row_steps<kFn, kN, true>(c, out);
   }
 #else
-  for (int d = 0; d < kN; d += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d), f16_forms16_nan<kFn>(f16_forms16(c + d)));
+  if (no_nan_codes256<kFn, kN>(c)) [[likely]] {
+    for (int d = 0; d < kN; d += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d), f16_forms16(c + d));
+  } else {
+    for (int d = 0; d < kN; d += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d), f16_forms16_nan<kFn>(f16_forms16(c + d)));
+  }
 #endif
 }
-// 32 fp16 forms widened to fp32 (exact).
-[[gnu::always_inline]] inline void f16_widen32(const uint16_t* __restrict h, float* __restrict out) {
+// kN fp16 forms widened to fp32 (exact), kN % 8 == 0.
+template <int kN>
+[[gnu::always_inline]] inline void f16_widen(const uint16_t* __restrict h, float* __restrict out) {
 #if defined(__AVX512F__)
-  _mm512_store_ps(out, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))));
-  _mm512_store_ps(out + 16, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 16))));
-#else
-  for (int i = 0; i < 32; i += 8)
-    _mm256_store_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+  if constexpr (kN % 16 == 0) {
+    for (int i = 0; i < kN; i += 16)
+      _mm512_store_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
+    return;
+  }
 #endif
+  for (int i = 0; i < kN; i += 8)
+    _mm256_store_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

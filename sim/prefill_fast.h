@@ -53,25 +53,32 @@ namespace {
 //     the same 19. Each S[r][k] still sums over d in order and each acc[r][d] over k in order; the scores
 //     are transposed back to rows-in-lanes (8 x 8 shuffles) for the softmax, whose per-row chains run
 //     over keys.
-//   AVX2 (16 ymm, W = 8): L = 16 rows x 6 keys = 12 accumulators + 2 Q + 1 broadcast = 15 of 16; short blocks
-//     (<= 8 rows: the 8-token chunks) 8 x 12 = 12 + 1 + 1 = 14. Twelve independent FMA chains cover the FMA
-//     latency (4 cycles) x throughput (2 per cycle) of Zen 3 and Haswell..Alder Lake; the old 32 x 8 took 32
-//     ymm accumulators and spilled.
+//   AVX2 (16 ymm, W = 8): L = 16 rows x 6 keys = 12 accumulators + 2 Q + 1 broadcast = 15 of 16. Twelve
+//     independent FMA chains cover the FMA latency (4 cycles) x throughput (2 per cycle) of Zen 3 and
+//     Haswell..Alder Lake; the old 32 x 8 took 32 ymm accumulators and spilled. Blocks of <= 8 rows turn the
+//     tiles around as on AVX-512, with the same 32-key K^T forms, in register passes of kKilRegKeys = 8 keys
+//     (or dims): 8 rows x 8 keys = 8 accumulators + 1 K + 1 broadcast = 10 of 16, eight chains. Their
+//     fp16 forms store half the bytes of fp32 rows and need no multiply: on a Xeon (avx2 path) the decode
+//     floor of the seed shape fell from 2.6-2.7x to 1.7-1.8x the fetch and its prefill from 43 to 40 ms. (16
+//     keys per pass, 16 accumulators, ran ~5% faster there but leaves no register for K and Q.)
 //   generic (SSE2, 16 xmm, W = 4): 8 x 6 and 4 x 12, as AVX2 at half width. Without FMA hardware each fma is
-//   a
-//     libm call: this unit is the portable fallback, not a fast path.
+//     a libm call: this unit is the portable fallback, not a fast path.
 // A block takes the fewest lanes of kShortLanes, kMidLanes and kLanes that hold its rows (kMidLanes equals
 // kLanes where there are two sizes only).
-// 128 keys (dims) are not a multiple of 6 or 12: the sub-tile's key rows and the V columns are padded to 132;
-// pad K rows are never scored for a used key and pad V columns are zero and never written out.
-// MLAPS_TEST_KEYS_IN_LANES (a test build only) turns the <= 8-row tiles around on AVX2 too, so that their
-// code runs on a machine without AVX-512.
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(MLAPS_TEST_KEYS_IN_LANES))
+// 128 keys (dims) are not a multiple of 6 or 12: the fp32 sub-tile's key rows and the V columns are padded to
+// 132; pad K rows are never scored for a used key and pad V columns are zero and never written out. The
+// turned-around tiles keep their own layout (32-key K^T tiles), so they add nothing to the pad.
+#if defined(__AVX512F__) || defined(__AVX2__)
 #define MLAPS_KEYS_IN_LANES 1
 #else
 #define MLAPS_KEYS_IN_LANES 0
 #endif
 constexpr int kKilTile = kF16FormKeyTile;  // keys (QK) or dims (P.V) per micro-tile of the <= 8-row blocks
+#if defined(__AVX512F__)
+constexpr int kKilRegKeys = kKilTile;  // keys (dims) per register pass of those micro-tiles
+#else
+constexpr int kKilRegKeys = 8;
+#endif
 #if defined(__AVX512F__)
 constexpr int kLanes = 32, kMidLanes = 16, kShortLanes = 8;
 constexpr int keys_per_tile(int lanes) {
@@ -80,7 +87,7 @@ constexpr int keys_per_tile(int lanes) {
 #elif defined(__AVX2__)
 constexpr int kLanes = 16, kMidLanes = kLanes, kShortLanes = 8;
 constexpr int keys_per_tile(int lanes) {
-  return lanes == kLanes ? 6 : (MLAPS_KEYS_IN_LANES ? kKilTile : 12);
+  return lanes == kLanes ? 6 : kKilTile;
 }
 #else
 constexpr int kLanes = 8, kMidLanes = kLanes, kShortLanes = 4;
@@ -94,12 +101,13 @@ constexpr int dims_per_tile(int lanes) {
 constexpr int round_up(int n, int m) {
   return (n + m - 1) / m * m;
 }
-constexpr int kPad =
-    std::lcm(std::lcm(keys_per_tile(kLanes), keys_per_tile(kMidLanes)), keys_per_tile(kShortLanes));
+constexpr int kPad = MLAPS_KEYS_IN_LANES ? std::lcm(keys_per_tile(kLanes), keys_per_tile(kMidLanes))
+                                         : std::lcm(std::lcm(keys_per_tile(kLanes), keys_per_tile(kMidLanes)),
+                                                    keys_per_tile(kShortLanes));
 constexpr int kKeyRows = round_up(kTileKv, kPad);  // K sub-tile rows, scores, P rows
 constexpr int kVCols = round_up(kVHeadDim, kPad);  // V sub-tile columns, accumulator rows
 static_assert(kPad % keys_per_tile(kLanes) == 0 && kPad % keys_per_tile(kMidLanes) == 0 &&
-              kPad % keys_per_tile(kShortLanes) == 0);  // so kKeyRows and kVCols divide for every size
+              (MLAPS_KEYS_IN_LANES || kPad % keys_per_tile(kShortLanes) == 0));
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -389,30 +397,33 @@ constexpr int kByteVecBytes = static_cast<int>(sizeof(ByteVec));
 
 alignas(64) constexpr uint8_t kZeroCodes[kQkHeadDim] = {};  // the K row of a pad key
 
-// S[kb + j][x] = (sum_d fma over d ascending of Q[x][d] * K[kb + j][d]) * scale_log2 for j < 32: 8 rows x 32
-// keys of accumulators, K^T widened from its fp16 forms at k0 ([192][32], two zmm per d), Q[x][d] broadcast.
-// The scores are transposed to [key][row] through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
+// S[kb + j][x] = (sum_d fma over d ascending of Q[x][d] * K[kb + j][d]) * scale_log2 for j < 32: per register
+// pass 8 rows x kKilRegKeys keys of accumulators (32 on AVX-512, 8 on AVX2), K^T widened from its fp16 forms
+// at k0 ([192][32]; two zmm or one ymm per d), Q[x][d] broadcast. The scores are transposed to [key][row]
+// through a stack tile, 8 x 8 at a time (24 shuffles per 64 scores).
 inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict k0, int kb, float scale_log2,
                     float* __restrict t) {
-  constexpr int R = kShortLanes, N = kKilTile;
-  float acc[R][N];
-  for (int r = 0; r < R; ++r)
-#pragma omp simd
-    for (int x = 0; x < N; ++x) acc[r][x] = 0.0f;
-  alignas(64) float kk[N];
-  for (int d = 0; d < kQkHeadDim; ++d) {
-    lanes::f16_widen32(k0 + d * N, kk);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const float q = qt[d * R + r];
-#pragma omp simd
-      for (int x = 0; x < N; ++x) acc[r][x] = std::fma(q, kk[x], acc[r][x]);
-    }
-  }
+  constexpr int R = kShortLanes, N = kKilTile, G = kKilRegKeys;
   alignas(64) float s[R][N];
-  for (int r = 0; r < R; ++r)
+  for (int g = 0; g < N; g += G) {
+    float acc[R][G];
+    for (int r = 0; r < R; ++r)
 #pragma omp simd
-    for (int x = 0; x < N; ++x) s[r][x] = acc[r][x] * scale_log2;
+      for (int x = 0; x < G; ++x) acc[r][x] = 0.0f;
+    alignas(64) float kk[G];
+    for (int d = 0; d < kQkHeadDim; ++d) {
+      lanes::f16_widen<G>(k0 + d * N + g, kk);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const float q = qt[d * R + r];
+#pragma omp simd
+        for (int x = 0; x < G; ++x) acc[r][x] = std::fma(q, kk[x], acc[r][x]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+#pragma omp simd
+      for (int x = 0; x < G; ++x) s[r][g + x] = acc[r][x] * scale_log2;
+  }
   for (int j0 = 0; j0 < N; j0 += 8) {
     __m256 a[8], u[8];
     for (int r = 0; r < 8; ++r) a[r] = _mm256_load_ps(&s[r][j0]);
@@ -435,47 +446,49 @@ inline void qk_keys(const float* __restrict qt, const uint16_t* __restrict k0, i
 }
 
 // acc[x][d0 + j] = fma(pv[k][x], V[k][d0 + j], acc[x][d0 + j]) for j < 32, k in [0, n_full) ascending, then
-// for k in [n_full, n_any) where key k is visible to row x (k <= rel[x]) and the row is active: 8 rows x
-// 32 dims of accumulators, V loaded or widened from fp16 forms (two zmm per key), P broadcast.
+// for k in [n_full, n_any) where key k is visible to row x (k <= rel[x]) and the row is active: per register
+// pass 8 rows x kKilRegKeys dims of accumulators, V loaded or widened from fp16 forms, P broadcast.
 template <typename V>
 inline void pv_dims(const float* __restrict pv, const V* __restrict vd, int d0, int n_full, int n_any,
                     const int32_t* __restrict rel, const int32_t* __restrict active, float* __restrict acc) {
-  constexpr int R = kShortLanes, N = kKilTile;
-  alignas(64) float vw[N];
-  // V's row k, dims [d0, d0 + 32), as fp32: widened from the fp16 forms, or the fp32 sub-tile itself.
-  auto vrow = [&](int k) -> const float* {
-    if constexpr (std::is_same_v<V, uint16_t>) {
-      lanes::f16_widen32(vd + k * kVCols + d0, vw);
-      return vw;
-    } else {
-      return vd + k * kVCols + d0;
-    }
-  };
-  float a[R][N];
-  for (int r = 0; r < R; ++r)
+  constexpr int R = kShortLanes, N = kKilTile, G = kKilRegKeys;
+  alignas(64) float vw[G];
+  for (int g = d0; g < d0 + N; g += G) {
+    // V's row k, dims [g, g + G), as fp32: widened from the fp16 forms, or the fp32 sub-tile itself.
+    auto vrow = [&](int k) -> const float* {
+      if constexpr (std::is_same_v<V, uint16_t>) {
+        lanes::f16_widen<G>(vd + k * kVCols + g, vw);
+        return vw;
+      } else {
+        return vd + k * kVCols + g;
+      }
+    };
+    float a[R][G];
+    for (int r = 0; r < R; ++r)
 #pragma omp simd
-    for (int x = 0; x < N; ++x) a[r][x] = acc[r * kVCols + d0 + x];
-  for (int k = 0; k < n_full; ++k) {
-    const float* vk = vrow(k);
+      for (int x = 0; x < G; ++x) a[r][x] = acc[r * kVCols + g + x];
+    for (int k = 0; k < n_full; ++k) {
+      const float* vk = vrow(k);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const float p = pv[k * R + r];
+      for (int r = 0; r < R; ++r) {
+        const float p = pv[k * R + r];
 #pragma omp simd
-      for (int x = 0; x < N; ++x) a[r][x] = std::fma(p, vk[x], a[r][x]);
+        for (int x = 0; x < G; ++x) a[r][x] = std::fma(p, vk[x], a[r][x]);
+      }
     }
-  }
-  for (int k = n_full; k < n_any; ++k) {
-    const float* vk = vrow(k);
-    for (int r = 0; r < R; ++r) {
-      if (k > rel[r] || active[r] == 0) continue;
-      const float p = pv[k * R + r];
+    for (int k = n_full; k < n_any; ++k) {
+      const float* vk = vrow(k);
+      for (int r = 0; r < R; ++r) {
+        if (k > rel[r] || active[r] == 0) continue;
+        const float p = pv[k * R + r];
 #pragma omp simd
-      for (int x = 0; x < N; ++x) a[r][x] = std::fma(p, vk[x], a[r][x]);
+        for (int x = 0; x < G; ++x) a[r][x] = std::fma(p, vk[x], a[r][x]);
+      }
     }
-  }
-  for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma omp simd
-    for (int x = 0; x < N; ++x) acc[r * kVCols + d0 + x] = a[r][x];
+      for (int x = 0; x < G; ++x) acc[r * kVCols + g + x] = a[r][x];
+  }
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

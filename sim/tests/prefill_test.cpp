@@ -15,9 +15,6 @@
 #include "sim/emulate.h"
 #include "sim/model.h"
 #include "sim/numerics.h"
-#if MLAPS_TEST_KIL_UNIT
-#include "sim/tests/kil_unit.h"
-#endif
 
 namespace mlaps {
 namespace {
@@ -280,21 +277,6 @@ INSTANTIATE_TEST_SUITE_P(Cases, FastVsReference,
                            return std::string(std::get<0>(info.param).name) + "_" +
                                   isa_path_name(std::get<1>(info.param));
                          });
-
-#if MLAPS_TEST_KIL_UNIT
-// Every case through the test-only AVX2 unit built with MLAPS_TEST_KEYS_IN_LANES (sim/tests/kil_unit.h): the
-// turned-around <= 8-row tiles, which only AVX-512 runs in production, checked on any host with AVX2.
-class FastVsReferenceKeysInLanes : public ::testing::TestWithParam<FastCase> {};
-
-TEST_P(FastVsReferenceKeysInLanes, BitIdentical) {
-  if (!isa_path_available(IsaPath::kAvx2)) GTEST_SKIP() << "avx2 is not available here";
-  expect_fast_matches_oracle(
-      GetParam(), [](const PrefillParams& pp) { detail::kUnit_avx2_kil.prefill(pp, 2, nullptr, nullptr); });
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, FastVsReferenceKeysInLanes, ::testing::ValuesIn(kFastCases),
-                         [](const auto& info) { return std::string(info.param.name); });
-#endif
 
 TEST(Prefill, ThreadCountIndependent) {
   const Problem p = make_problem({300, 77}, {500, 260}, 2, true, 1);
