@@ -31,6 +31,21 @@ void bm_sgemm(benchmark::State& state, int threads, int n) {
 
 }  // namespace
 
+const char* sgemm_isa() {
+  // Eigen's own choice of packet (Eigen/src/Core/util/ConfigureVectorization.h), from this unit's flags.
+#if defined(EIGEN_VECTORIZE_AVX512)
+  return "avx512";
+#elif defined(EIGEN_VECTORIZE_AVX2) || (defined(EIGEN_VECTORIZE_AVX) && defined(EIGEN_VECTORIZE_FMA))
+  return "avx2";
+#elif defined(EIGEN_VECTORIZE_AVX)
+  return "avx";
+#elif defined(EIGEN_VECTORIZE_SSE2)
+  return "sse2";
+#else
+  return "none";
+#endif
+}
+
 void register_gemm_benchmarks() {
   // Two compute-bound sizes, five repetitions each: on this shared virtual machine the same GEMM measures
   // anywhere from 55 to 120 GFLOP/s on one core from one minute to the next, and Eigen's blocking favours

@@ -81,4 +81,9 @@ void register_reference_benchmarks();
 void register_gemm_benchmarks();
 void register_fuzz_benchmarks();
 
+// The vector width Eigen's SGEMM was compiled for (bench_gemm.cpp): "avx512", "avx2" (AVX with FMA), "avx",
+// "sse2" or "none". The report sets it beside the emulator's ISA path: a share of an AVX-512 SGEMM is not
+// a share of what an AVX2 host's SGEMM reaches.
+const char* sgemm_isa();
+
 }  // namespace mlaps::bench

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("mlaps_build_type", MLAPS_BENCH_BUILD_TYPE);
   // The emulator's ISA path (sim/emulate.h): the report names it beside every emulator figure.
   benchmark::AddCustomContext("mlaps_isa_path", isa);
+  benchmark::AddCustomContext("mlaps_sgemm_isa", mlaps::bench::sgemm_isa());
   benchmark::AddCustomContext("mlaps_cpu", cpu_model());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

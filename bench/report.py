@@ -82,6 +82,19 @@ def split(name):
     return name.split("/")
 
 
+# Vector widths, narrowest first: the emulator's paths (sim/emulate.h) and the SGEMM's builds (sgemm_isa).
+ISA_RANK = {"none": 0, "generic": 1, "sse2": 1, "avx": 2, "avx2": 2, "avx512": 3}
+
+
+def wider_sgemm_note(isa, sgemm_isa):
+    """A warning where the SGEMM ran wider vectors than the emulator's path (MLAPS_ISA_PATH on a wider build)."""
+    if ISA_RANK.get(sgemm_isa, -1) <= ISA_RANK.get(isa, 99):
+        return ""
+    return (f"; **the SGEMM is wider than the emulator's path ({sgemm_isa} against {isa}): the shares of SGEMM below "
+            f"are of a wider peak than a host with only {isa} has; scripts/bench.sh --march CPU builds both for such a "
+            f"host's CPU**")
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -109,12 +122,15 @@ def main(argv):
     load_avg = ctx.get("load_avg")
     # The emulator's ISA path (sim/emulate.h), named beside every emulator figure below.
     isa = ctx.get("mlaps_isa_path", "?")
+    # The width Eigen's SGEMM was built for (bench/common.h, sgemm_isa): the peak every emulator share is of.
+    sgemm_isa = ctx.get("mlaps_sgemm_isa", "?")
     out.append(
         f"Machine: {ctx.get('mlaps_cpu', '?')}, {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
-        f"emulator ISA path {isa}; "
+        f"emulator ISA path {isa}; Eigen SGEMM built for {sgemm_isa}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in load_avg) if load_avg else '?'}; "
         f"{ctx.get('date', '')}; mlaps build {ctx.get('mlaps_build_type', '?')}"
         + ("; **quick mode (smoke): sizes and times are not representative**" if ctx.get("mlaps_quick") == "1" else "")
+        + wider_sgemm_note(isa, sgemm_isa)
     )
 
     # Scheduler ------------------------------------------------------------------------------------

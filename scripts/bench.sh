@@ -6,10 +6,14 @@
 #   scripts/bench.sh --quick             # CI smoke: small sizes, ~10 ms per benchmark, well under 60 s
 #   scripts/bench.sh --filter 'plan/'    # a subset (Google Benchmark regex)
 #   scripts/bench.sh --isa avx2          # the emulator on a lower ISA path than the host's best
+#   scripts/bench.sh --march znver3 --isa avx2   # what an AVX2-only Zen 3 builds and runs, SGEMM included
 #
 # Options: --quick, --filter REGEX, --repetitions N (fastest reported), --out DIR (default build/bench-results),
 #          --build DIR (default build/bench), --no-build, --jobs N (default 2), --isa PATH (generic, avx2 or
-#          avx512: sets MLAPS_ISA_PATH, sim/emulate.h; the report names the path that ran).
+#          avx512: sets MLAPS_ISA_PATH, sim/emulate.h; the report names the path that ran), --march CPU (builds
+#          for that CPU instead of -march=native, in build/bench-CPU unless --build says: -DMLAPS_NATIVE=OFF
+#          -DCMAKE_CXX_FLAGS=-march=CPU; Eigen's SGEMM then has that CPU's width too; CPU must be one the
+#          compiler knows and whose instruction sets this CPU has).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +24,8 @@ filter=""
 reps=1
 jobs=2
 do_build=1
+build_given=0
+march=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -27,7 +33,8 @@ while [[ $# -gt 0 ]]; do
     --filter) filter="$2"; shift ;;
     --repetitions) reps="$2"; shift ;;
     --out) out="$2"; shift ;;
-    --build) build="$2"; shift ;;
+    --build) build="$2"; build_given=1; shift ;;
+    --march) march="$2"; shift ;;
     --no-build) do_build=0 ;;
     --jobs) jobs="$2"; shift ;;
     --isa)
@@ -36,19 +43,41 @@ while [[ $# -gt 0 ]]; do
         *) echo "bench.sh: --isa must be generic, avx2 or avx512, not '$2'" >&2; exit 2 ;;
       esac
       shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
+march_args=()
+if [[ -n $march ]]; then
+  cxx="${CXX:-c++}"
+  if [[ ! $march =~ ^[A-Za-z0-9._-]+$ ]] || ! "$cxx" -march="$march" -x c++ -E - </dev/null >/dev/null 2>&1; then
+    echo "bench.sh: --march must be a CPU that $cxx takes as -march= (znver3, skylake, x86-64-v3, ...), not '$march'" >&2
+    exit 2
+  fi
+  # The instruction sets a build for that CPU may use, from the compiler's macros, each one this CPU must have.
+  isa_macros() { "$cxx" "$1" -dM -E -x c++ - </dev/null | awk '$2 ~ /^__(SSE|AVX|FMA|F16C|BMI|AMX)/ {print $2}' | sort -u; }
+  lacks="$(comm -23 <(isa_macros -march="$march") <(isa_macros -march=native) | tr '\n' ' ')"
+  if [[ -n $lacks ]]; then
+    echo "bench.sh: --march $march uses what this CPU lacks (${lacks% }): its binary could not run here" >&2
+    exit 2
+  fi
+  [[ $build_given == 1 ]] || build="$root/build/bench-$march"
+  march_args=(-DMLAPS_NATIVE=OFF "-DCMAKE_CXX_FLAGS=-march=$march")
+fi
+
 if [[ $do_build == 1 ]]; then
   # Host libraries only: no tests, no GPU toolkit.
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLAPS_BUILD_BENCH=ON -DMLAPS_BUILD_TESTS=OFF \
-    -DMLAPS_GPU=OFF >/dev/null
+    -DMLAPS_GPU=OFF "${march_args[@]}" >/dev/null
   cmake --build "$build" --target mlaps_bench -j "$jobs"
 fi
 
+if [[ ! -x "$build/bench/mlaps_bench" ]]; then
+  echo "bench.sh: no $build/bench/mlaps_bench to run: build it (leave out --no-build) or name its folder with --build" >&2
+  exit 2
+fi
 mkdir -p "$out"
 args=(--benchmark_out="$out/bench.json" --benchmark_out_format=json)
 [[ -n "$filter" ]] && args+=(--benchmark_filter="$filter")
