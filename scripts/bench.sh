@@ -29,6 +29,10 @@ march=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --filter|--repetitions|--out|--build|--march|--jobs|--isa)
+      [[ $# -ge 2 ]] || { echo "bench.sh: $1 needs a value" >&2; exit 2; } ;;
+  esac
+  case "$1" in
     --quick) quick=1 ;;
     --filter) filter="$2"; shift ;;
     --repetitions) reps="$2"; shift ;;
@@ -49,6 +53,35 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
+for v in "--repetitions:$reps" "--jobs:$jobs"; do
+  [[ ${v#*:} =~ ^[1-9][0-9]{0,5}$ ]] || { echo "bench.sh: ${v%%:*} must be a whole number from 1 to 999999, not '${v#*:}'" >&2; exit 2; }
+done
+
+# --out: a new folder, or one holding only this script's own three files (regular files, replaced at the end).
+# Anything else there is a user's, and is refused before anything is built or written.
+results=(bench.json bench.md bench.log)
+if [[ -e $out || -L $out ]]; then
+  if [[ ! -d $out || -L $out ]]; then
+    echo "bench.sh: --out $out exists and is not a folder: refused, nothing written" >&2
+    exit 2
+  fi
+  shopt -s dotglob nullglob
+  for e in "$out"/*; do
+    name="${e##*/}"
+    [[ $name == .bench-run.* ]] && continue  # a killed run's staging folder: this script's, left alone
+    if [[ " ${results[*]} " != *" $name "* ]]; then
+      echo "bench.sh: --out $out holds '$name', which this script did not write: refused, nothing written" \
+           "(name a new or an empty folder)" >&2
+      exit 2
+    fi
+    if [[ ! -f $e || -L $e ]]; then
+      echo "bench.sh: --out $out holds '$name' that is not a regular file: refused, nothing written" >&2
+      exit 2
+    fi
+  done
+  shopt -u dotglob nullglob
+fi
+
 march_args=()
 if [[ -n $march ]]; then
   cxx="${CXX:-c++}"
@@ -67,6 +100,15 @@ if [[ -n $march ]]; then
   march_args=(-DMLAPS_NATIVE=OFF "-DCMAKE_CXX_FLAGS=-march=$march")
 fi
 
+# --build: configured here only where it is new, empty or already a CMake build folder (it has a
+# CMakeCache.txt); cmake would otherwise write its files among a user's.
+if [[ $do_build == 1 && ( -e $build || -L $build ) ]]; then
+  if [[ ! -d $build ]] || { [[ ! -f $build/CMakeCache.txt ]] && [[ -n "$(ls -A "$build")" ]]; }; then
+    echo "bench.sh: --build $build is neither a new or empty folder nor a CMake build folder: refused, nothing written" >&2
+    exit 2
+  fi
+fi
+
 if [[ $do_build == 1 ]]; then
   # Host libraries only: no tests, no GPU toolkit.
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLAPS_BUILD_BENCH=ON -DMLAPS_BUILD_TESTS=OFF \
@@ -78,8 +120,15 @@ if [[ ! -x "$build/bench/mlaps_bench" ]]; then
   echo "bench.sh: no $build/bench/mlaps_bench to run: build it (leave out --no-build) or name its folder with --build" >&2
   exit 2
 fi
-mkdir -p "$out"
-args=(--benchmark_out="$out/bench.json" --benchmark_out_format=json)
+if ! mkdir -p "$out" 2>/dev/null; then
+  echo "bench.sh: --out $out could not be made (a file in its path?): nothing written" >&2
+  exit 2
+fi
+# The run writes into a staging folder inside --out; its three files are renamed into place once all are
+# complete, so a failed or interrupted run leaves the earlier results as they were.
+stage="$(mktemp -d "$out/.bench-run.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+args=(--benchmark_out="$stage/bench.json" --benchmark_out_format=json)
 [[ -n "$filter" ]] && args+=(--benchmark_filter="$filter")
 if [[ $reps -gt 1 ]]; then
   args+=(--benchmark_repetitions="$reps")  # the report takes the fastest repetition
@@ -92,13 +141,14 @@ fi
 
 # Console output goes to the log (and the terminal); the JSON file is what the report reads.
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
-"$build/bench/mlaps_bench" "${args[@]}" 2>&1 | tee "$out/bench.log"
+"$build/bench/mlaps_bench" "${args[@]}" 2>&1 | tee "$stage/bench.log"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 {
-  python3 "$root/bench/report.py" "$out/bench.json"
+  python3 "$root/bench/report.py" "$stage/bench.json"
   echo
   echo "Load average (1, 5, 15 min) before the run: $load_before; after: $load_after" \
        "(on $(nproc) CPUs; above ~1 other work shared the box and timings are noisier)."
-} | tee "$out/bench.md"
+} | tee "$stage/bench.md"
+for f in "${results[@]}"; do mv -f "$stage/$f" "$out/$f"; done
 echo
 echo "wrote $out/bench.json, $out/bench.md, $out/bench.log"

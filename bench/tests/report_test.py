@@ -19,6 +19,21 @@ import report  # noqa: E402
 WIDTHS = {"avx512", "avx2", "avx", "sse2", "none"}  # bench/common.h, sgemm_isa()
 
 
+def run_bench_sh(*args):
+    return subprocess.run(["bash", str(SOURCE / "scripts" / "bench.sh"), *args], capture_output=True, text=True)
+
+
+def snapshot(path):
+    """What is at `path`: None, a file's bytes, "fifo", or a folder's entries, each by the same rule."""
+    if not os.path.lexists(path):
+        return None
+    if path.is_fifo():
+        return "fifo"
+    if path.is_dir():
+        return {child.name: snapshot(child) for child in path.iterdir()}
+    return path.read_bytes()
+
+
 def machine_line(context):
     """report.py's first line for a run with this context and one SGEMM figure."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,14 +89,17 @@ class BenchBinary(unittest.TestCase):
 class BenchScriptRefuses(unittest.TestCase):
     """Bad options stop scripts/bench.sh with exit 2, naming the option, before it builds or writes."""
 
-    def refuse(self, *args):
+    def refuse(self, *args, prepare=None):
+        """bench.sh's stderr; `prepare(out)` puts something at --out first, which must stay as it was."""
         with tempfile.TemporaryDirectory() as tmp:
             out = pathlib.Path(tmp) / "results"
             build = pathlib.Path(tmp) / "build"
-            p = subprocess.run(["bash", str(SOURCE / "scripts" / "bench.sh"), "--out", str(out), "--build",
-                                str(build), *args], capture_output=True, text=True)
+            if prepare:
+                prepare(out)
+            before = snapshot(out)
+            p = run_bench_sh("--out", str(out), "--build", str(build), *args)
             self.assertEqual(p.returncode, 2, p.stderr)
-            self.assertFalse(out.exists(), "bench.sh wrote its results folder before refusing")
+            self.assertEqual(snapshot(out), before, "bench.sh changed --out before refusing")
             self.assertFalse(build.exists(), "bench.sh configured a build before refusing")
             return p.stderr
 
@@ -107,6 +125,75 @@ class BenchScriptRefuses(unittest.TestCase):
 
     def test_no_binary_to_run(self):
         self.assertIn("no ", self.refuse("--no-build"))
+
+    def test_bad_numbers_and_missing_values(self):
+        self.assertIn("--repetitions must be a whole number", self.refuse("--repetitions", "five"))
+        self.assertIn("--jobs must be a whole number", self.refuse("--jobs", "0"))
+        self.assertIn("--filter needs a value", self.refuse("--filter"))
+
+    def test_an_out_that_holds_what_the_script_did_not_write(self):
+        def users_file(out):
+            out.write_text("a user's notes\n")
+
+        def users_folder(out):
+            out.mkdir()
+            (out / "notes.txt").write_text("a user's notes\n")
+            (out / "bench.json").write_text("{}")
+
+        def fifo_named_like_a_result(out):
+            out.mkdir()
+            os.mkfifo(out / "bench.json")
+
+        def folder_named_like_a_result(out):
+            (out / "bench.md").mkdir(parents=True)
+
+        self.assertIn("is not a folder", self.refuse("--quick", prepare=users_file))
+        self.assertIn("holds 'notes.txt', which this script did not write", self.refuse("--quick", "--no-build", prepare=users_folder))
+        self.assertIn("holds 'bench.json' that is not a regular file", self.refuse(prepare=fifo_named_like_a_result))
+        self.assertIn("holds 'bench.md' that is not a regular file", self.refuse(prepare=folder_named_like_a_result))
+
+    def test_a_build_folder_that_is_not_one(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            build = pathlib.Path(tmp) / "mine"
+            build.mkdir()
+            (build / "notes.txt").write_text("a user's notes\n")
+            before = snapshot(build)
+            p = run_bench_sh("--out", str(pathlib.Path(tmp) / "results"), "--build", str(build), "--quick")
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("is neither a new or empty folder nor a CMake build folder", p.stderr)
+            self.assertEqual(snapshot(build), before)
+            self.assertFalse((pathlib.Path(tmp) / "results").exists())
+
+
+@unittest.skipUnless(os.environ.get("MLAPS_BENCH"), "MLAPS_BENCH (the built mlaps_bench) not set")
+class BenchScriptResults(unittest.TestCase):
+    """A run replaces its own earlier results only once the new ones are complete."""
+
+    def run_into(self, out, *args):
+        build = pathlib.Path(os.environ["MLAPS_BENCH"]).parents[1]  # <build>/bench/mlaps_bench
+        return run_bench_sh("--no-build", "--build", str(build), "--quick", "--out", str(out), *args)
+
+    def test_a_run_replaces_the_earlier_results(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = pathlib.Path(tmp) / "results"
+            out.mkdir()
+            (out / "bench.json").write_text("earlier")
+            p = self.run_into(out, "--filter", "sgemm/t1/")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(sorted(x.name for x in out.iterdir()), ["bench.json", "bench.log", "bench.md"])
+            self.assertIn("mlaps_sgemm_isa", json.loads((out / "bench.json").read_text())["context"])
+            self.assertIn("Eigen SGEMM built for", (out / "bench.md").read_text())
+
+    def test_a_failed_run_leaves_the_earlier_results(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = pathlib.Path(tmp) / "results"
+            out.mkdir()
+            for name in ("bench.json", "bench.md", "bench.log"):
+                (out / name).write_text("earlier " + name)
+            before = snapshot(out)
+            p = self.run_into(out, "--filter", "no-such-benchmark/")  # Google Benchmark fails: nothing matches
+            self.assertNotEqual(p.returncode, 0)
+            self.assertEqual(snapshot(out), before)
 
 
 if __name__ == "__main__":
